@@ -1,0 +1,159 @@
+import math, pytest, torch
+import torch.nn as nn
+from farmer import Farmer, FarmerConfig, param_counts
+from farmer.af import perturb_parameters, logdet_bruteforce
+from farmer.data import dequantize_uniform, to_model_space, load_dataset
+
+def _model(cfg, std=0.02):
+    return perturb_parameters(Farmer(cfg).double(), std)
+
+def _x(cfg, B=3):
+    return torch.randn(B, cfg.channels, cfg.image_size, cfg.image_size, dtype=torch.float64).clamp(-1, 1)
+
+def test_public_api_shapes(tiny):
+    m = Farmer(FarmerConfig.preset('digits', K_I=8))
+    x, y = to_model_space(load_dataset('digits')[0][:4]), torch.tensor([0, 1, 2, 3])
+    out = m(x, y)
+    assert out['loss'].shape == () and all(out[k].shape == (4,) for k in ('bpd', 'nll', 'nll_I', 'nll_R', 'logdet'))
+    z, logdet = m.encode(x)
+    assert z.shape == (4, 16, 4) and torch.allclose(m.decode(z), x, atol=1e-5)
+    imgs = m.sample(y, generator=torch.Generator().manual_seed(0))
+    assert imgs.shape == (4, 1, 8, 8) and imgs.dtype == torch.uint8
+    assert torch.equal(imgs, m.sample(y, generator=torch.Generator().manual_seed(0)))
+
+def test_ar_causal_mask_and_redundant_dependence(tiny):
+    m = _model(tiny)
+    z_I = torch.randn(1, tiny.tokens, tiny.dim_I, dtype=torch.float64, requires_grad=True)
+    g_I, g_R = m.ar(z_I, torch.tensor([1]))
+    for i in range(tiny.tokens):
+        out = g_I.logits[0, i].sum() + g_I.mean[0, i].sum() + g_I.log_sigma[0, i].sum()
+        gi, = torch.autograd.grad(out, z_I, retain_graph=True)
+        assert gi[0, i:].abs().max() == 0 and (i == 0 or gi[0, :i].abs().sum(-1).min() > 0)
+    gr, = torch.autograd.grad(g_R.mean.sum() + g_R.log_sigma.sum() + g_R.logits.sum(), z_I)
+    assert (gr[0].abs().sum(-1) > 0).all()                         # G_{N+1} sees every z^I
+
+def test_redundant_gmm_ignores_z_R(tiny):
+    "Changing only z^R changes nll_R through the density at z^R, never the GMM parameters."
+    m = _model(tiny)
+    z = torch.randn(2, tiny.tokens, tiny.d, dtype=torch.float64)
+    z_I, z_R = m.split(z)
+    z_R2 = z_R + torch.randn_like(z_R)
+    y = torch.tensor([0, 2])
+    (gi1, gr1), (gi2, gr2) = m.ar(m.split(m.merge(z_I, z_R))[0], y), m.ar(m.split(m.merge(z_I, z_R2))[0], y)
+    assert torch.equal(gr1.mean, gr2.mean) and torch.equal(gi1.mean, gi2.mean)
+
+def test_split_merge_and_nll_bookkeeping(tiny):
+    m = _model(tiny)
+    x, y = _x(tiny), torch.tensor([0, 1, 2])
+    z, logdet = m.encode(x)
+    z_I, z_R = m.split(m.to_ar_order(z))
+    assert torch.equal(m.to_ar_order(m.merge(z_I, z_R)), z)       # split/merge and the final permute are bijections
+    assert torch.allclose(m.decode(m.to_ar_order(m.merge(z_I, z_R))), x, atol=1e-10)   # stored z_R, no resampling
+    out = m(x, y)
+    g_I, g_R = m.ar(z_I, y)
+    nll_I = -g_I.log_prob(z_I).sum(1)
+    nll_R = -sum(g_R.log_prob(z_R[:, i]) for i in range(tiny.tokens))
+    assert torch.allclose(out['nll_I'], nll_I, atol=1e-12) and torch.allclose(out['nll_R'], nll_R, atol=1e-12)
+    assert torch.equal(out['nll'], out['nll_I'] + out['nll_R'] - out['logdet'])
+    assert torch.allclose(out['loss'] * tiny.D, out['nll'].mean(), atol=1e-12)
+    assert torch.allclose(out['bpd'], out['nll'] / (tiny.D * math.log(2)) + 7, atol=1e-12)
+
+def test_k1_equals_af_with_final_gaussian_block(tiny):
+    "Paper A.1: with K = 1 and no split, the AR is one more affine AF block with an N(0, I) prior."
+    cfg = tiny.replace(K_I=1, d_I=None)
+    m = _model(cfg)
+    x = _x(cfg)
+    y = torch.tensor([2, 0, 1])
+    def whiten(v, yy):                           # x -> u = (z - mu(z_<)) / sigma(z_<), one composite flow
+        za = m.to_ar_order(m.encode(v)[0])
+        g, _ = m.ar(za, yy)
+        return (za - g.mean[:, :, 0]) * torch.exp(-g.log_sigma[:, :, 0])
+    ld = torch.cat([logdet_bruteforce(lambda v: whiten(v, y[i:i + 1]), x[i:i + 1]) for i in range(3)])
+    nll_flow = (0.5 * whiten(x, y) ** 2 + 0.5 * math.log(2 * math.pi)).sum((1, 2)) - ld
+    assert torch.allclose(m(x, y)['nll'], nll_flow, atol=1e-9)
+
+def test_bpd_sanity_identity_flow_standard_normal():
+    cfg = FarmerConfig(d_I=None, K_I=1)
+    m = Farmer(cfg)
+    nn.init.zeros_(m.ar.head_I.proj.weight)                       # prior exactly N(0, I), AF exactly identity
+    k = torch.randint(0, 256, (8192, 1, 8, 8), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+    with torch.no_grad(): bpd = m(dequantize_uniform(k, generator=torch.Generator().manual_seed(1)))['bpd'].mean()
+    expected = (1 / 6 + 0.5 * math.log(2 * math.pi)) / math.log(2) + 7   # 8.566
+    assert abs(bpd.item() - expected) < 0.005
+
+def test_bpd_invariant_to_data_convention(tiny):
+    m1 = _model(tiny)
+    m2 = Farmer(tiny.replace(value_range=(0.0, 1.0))).double()
+    m2.load_state_dict(m1.state_dict())
+    k = torch.randint(0, 256, (4, 1, 4, 4), dtype=torch.uint8)
+    u = torch.rand(k.shape, dtype=torch.float64)
+    y = torch.tensor([0, 1, 2, 0])
+    o1, o2 = m1(to_model_space(k, (-1.0, 1.0), u).double(), y), m2(to_model_space(k, (0.0, 1.0), u).double(), y)
+    assert torch.allclose(o1['nll'] - o2['nll'], torch.full((4,), tiny.D * math.log(2), dtype=torch.float64), atol=1e-9)
+    assert torch.allclose(o1['bpd'], o2['bpd'], atol=1e-9)
+
+@pytest.mark.parametrize('blocks', [1, 2, 3, 4])
+@pytest.mark.parametrize('final_permute', [True, False])
+def test_final_permute_direction(tiny, blocks, final_permute):
+    "The AR's dependency direction (in natural token order) is opposite to the last AF block's iff final_permute."
+    m = _model(tiny.replace(af_blocks=blocks, final_permute=final_permute))
+    x = torch.randn(1, tiny.tokens, tiny.d, dtype=torch.float64, requires_grad=True)
+    z0, _ = m.af.blocks[-1](x)                                    # last block: does token 1 depend on token 0?
+    af_forward = torch.autograd.grad(z0[0, 1].sum(), x)[0][0, 0].abs().sum() > 0
+    z = torch.randn(1, tiny.tokens, tiny.d, dtype=torch.float64, requires_grad=True)
+    g_I, _ = m.ar(m.split(m.to_ar_order(z))[0], torch.tensor([0]))
+    g_nat = g_I.mean.flip(1) if m.ar_flip else g_I.mean              # mixtures back in natural token order
+    ar_forward = torch.autograd.grad(g_nat[0, 1].sum(), z)[0][0, 0].abs().sum() > 0
+    assert (af_forward != ar_forward) == final_permute
+
+def test_ablation_flags_share_the_model(tiny):
+    for kw in (dict(d_I=None), dict(redundant='normal'), dict(K_I=1, d_I=None), dict(cond_repeat=1), dict(final_permute=False)):
+        m = _model(tiny.replace(**kw))
+        out = m(_x(tiny), torch.tensor([0, 1, 2]))
+        assert torch.isfinite(out['loss'])
+    m = _model(tiny.replace(redundant='normal'))
+    x = _x(tiny)
+    z_I, z_R = m.split(m.to_ar_order(m.encode(x)[0]))
+    out = m(x, torch.tensor([0, 1, 2]))
+    assert torch.allclose(out['nll_R'], (0.5 * z_R ** 2 + 0.5 * math.log(2 * math.pi)).sum((1, 2)))
+    assert m.ar.head_R is None and _model(tiny.replace(d_I=None)).ar.head_R is None
+
+def test_one_batch_overfit():
+    cfg = FarmerConfig.preset('digits')
+    torch.manual_seed(0)
+    m = Farmer(cfg)
+    xb, yb = load_dataset('digits')
+    x, y = to_model_space(xb[:32]), yb[:32]
+    opt = torch.optim.AdamW(m.parameters(), lr=2e-3)
+    losses = []
+    for _ in range(30):
+        out = m(x + 0.05 * torch.randn_like(x), y)
+        opt.zero_grad(); out['loss'].backward()
+        assert all(torch.isfinite(p.grad).all() for p in m.parameters() if p.grad is not None)
+        opt.step(); losses.append(out['loss'].item())
+    assert losses[-1] < losses[0] - 0.3
+
+def test_ar_cached_sampling_matches_teacher_forcing(tiny):
+    "At sigma_scale=0 and K=1 each sampled token is the mean its mixture predicted; re-scoring in one pass agrees."
+    m = _model(tiny.replace(K_I=1, K_R=1), std=0.05)
+    y = torch.tensor([0, 2])
+    z_I, z_R = m.ar.sample(y, torch.Generator().manual_seed(0), sigma_scale=0.0, red_sigma_scale=0.0)
+    g_I, g_R = m.ar(z_I, y)
+    assert torch.allclose(g_I.mean[:, :, 0], z_I, atol=1e-10) and torch.allclose(g_R.mean[:, 0, None].expand_as(z_R), z_R, atol=1e-10)
+
+def test_bad_input(tiny):
+    with pytest.raises(ValueError, match=r'images must be \[B, 1, 4, 4\]'): Farmer(tiny)(torch.zeros(2, 1, 8, 8))
+    with pytest.raises(ValueError, match='images must be float'): Farmer(tiny)(torch.zeros(2, 1, 4, 4, dtype=torch.uint8))
+    with pytest.raises(ValueError, match=r'labels must be in 0..2'): Farmer(tiny)(torch.zeros(2, 1, 4, 4), torch.tensor([0, 7]))
+    with pytest.raises(ValueError, match='labels must have shape'): Farmer(tiny)(torch.zeros(2, 1, 4, 4), torch.tensor([0]))
+    with pytest.raises(ValueError, match='not divisible by patch 3'): FarmerConfig(image_size=8, patch=3)
+    with pytest.raises(ValueError, match=r'd_I must be None or in 1..d=4'): FarmerConfig(d_I=9)
+    with pytest.raises(ValueError, match="unknown preset 'cifar'"): FarmerConfig.preset('cifar')
+    with pytest.raises(ValueError, match="unknown config key 'k_i'"): FarmerConfig.preset('digits', k_i=3)
+    with pytest.raises(ValueError, match="unknown config key"): FarmerConfig.from_dict({'nope': 1})
+
+def test_param_counts_match_paper_table1():
+    c11, c19 = param_counts(FarmerConfig.preset('imagenet256-1.1b')), param_counts(FarmerConfig.preset('imagenet256-1.9b'))
+    assert abs(c11['total'] / 1.1e9 - 1) < 0.05 and abs(c19['total'] / 1.9e9 - 1) < 0.05
+    assert abs(c11['ar'] / 295e6 - 1) < 0.05 and abs(c11['af'] / 828e6 - 1) < 0.05
+    assert abs(param_counts(FarmerConfig.preset('imagenet64-556m'))['total'] / 556e6 - 1) < 0.05

@@ -1,0 +1,37 @@
+"The repository's own rules: README in sync with index.ipynb, CI runs the README's test command, small modules."
+import ast, json, re
+from pathlib import Path
+from readme import ROOT, render
+
+def _fenced_commands(text: str) -> list[str]:
+    return re.findall(r'```(?:bash|sh)\n(.*?)\n```', text, re.S)
+
+def test_readme_is_rendered_from_index():
+    assert (ROOT / 'README.md').read_text() == render(), 'README.md differs from nbs/index.ipynb: run `python tests/readme.py`'
+
+def test_ci_runs_the_readme_test_command():
+    readme = (ROOT / 'README.md').read_text()
+    tests = [c for c in _fenced_commands(readme) if 'tests/check.sh' in c]
+    assert len(tests) == 1, 'README must name exactly one test command (the one calling tests/check.sh)'
+    assert tests[0].strip() in (ROOT / '.ci' / 'run').read_text()
+
+def test_no_settings_ini():
+    assert not (ROOT / 'settings.ini').exists(), 'nbdev 3 keeps its settings in pyproject.toml [tool.nbdev]'
+
+def test_one_notebook_one_module_and_size_caps():
+    for nb in sorted((ROOT / 'nbs').glob('[0-9][0-9]_*.ipynb')):
+        cells = json.loads(nb.read_text())['cells']
+        exp = [re.search(r'#\|\s*default_exp\s+(\S+)', ''.join(c['source'])) for c in cells if c['cell_type'] == 'code']
+        exp = [m.group(1) for m in exp if m]
+        if not exp: continue                                     # analysis notebooks export nothing
+        assert exp == [nb.stem.split('_', 1)[1]], f'{nb.name} should export farmer/{nb.stem.split("_", 1)[1]}.py'
+        first = ''.join(cells[0]['source'])
+        assert re.match(r'# .+\n\n> .+', first), f'{nb.name} must open with an H1 title and a > summary'
+    for py in (ROOT / 'farmer').glob('*.py'):
+        if py.name == '_modidx.py': continue
+        src = py.read_text()
+        assert len(src.splitlines()) <= 300, f'{py.name} has more than 300 lines'
+        assert 'import *' not in src, f'{py.name} uses a star import'
+        for node in ast.walk(ast.parse(src)):
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and not node.name.startswith('_') and node.col_offset == 0:
+                assert ast.get_docstring(node), f'{py.name}: {node.name} has no docstring'
