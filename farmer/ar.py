@@ -53,21 +53,28 @@ ARPrior.forward = _ar_forward
 # %% ../nbs/05_ar.ipynb #96ab3804
 @torch.no_grad()
 def _ar_sample(self, y: torch.Tensor, generator: torch.Generator | None = None, logit_scale: float = 1.0,
-               sigma_scale: float = 1.0, red_logit_scale: float = 1.0, red_sigma_scale: float = 1.0
-               ) -> tuple[torch.Tensor, torch.Tensor]:
-    "Labels `[B]` -> z_I `[B, N, d_I]` and z_R `[B, N, d_R]` (N(0, I) under 'normal' factor-out)."
+               sigma_scale: float = 1.0, red_logit_scale: float = 1.0, red_sigma_scale: float = 1.0,
+               draw=None, draw_R=None, cache: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    "Labels `[B]` -> z_I `[B, N, d_I]` and z_R `[B, N, d_R]` (N(0, I)·red_sigma_scale under 'normal' factor-out)."
     cfg, B = self.cfg, y.shape[0]
-    cache = self.net.new_cache(B)
-    h = self.net(self.prefix(y), cache)[:, -1]
+    guided = draw is not None
+    draw = draw or (lambda g, gen: g.tempered(logit_scale, sigma_scale).sample(gen))
+    yy = torch.cat([y, torch.full_like(y, cfg.num_classes)]) if guided else y
+    kv = self.net.new_cache(len(yy)) if cache else None
+    seq = self.prefix(yy)
+    h = self.net(seq, kv)[:, -1]
     zs = []
     for i in range(cfg.tokens):
-        zs.append(self.head_I(h).tempered(logit_scale, sigma_scale).sample(generator))
-        h = self.net(self.inp(zs[-1])[:, None], cache)[:, -1]
+        zs.append(draw(self.head_I(h), generator))
+        inp = self.inp(zs[-1])[:, None]
+        inp = torch.cat([inp, inp]) if guided else inp
+        if kv is not None: h = self.net(inp, kv)[:, -1]
+        else: seq = torch.cat([seq, inp], 1); h = self.net(seq)[:, -1]
     z_I = torch.stack(zs, 1)
-    if self.head_R is not None:
-        z_R = self.head_R(h).tempered(red_logit_scale, red_sigma_scale).expand(cfg.tokens).sample(generator)
-    else:
-        z_R = red_sigma_scale * torch.randn(B, cfg.tokens, cfg.dim_R, generator=generator, device=y.device, dtype=z_I.dtype)
-    return z_I, z_R
+    if self.head_R is None:
+        return z_I, red_sigma_scale * torch.randn(B, cfg.tokens, cfg.dim_R, generator=generator, device=y.device, dtype=z_I.dtype)
+    g_R = self.head_R(h)
+    if draw_R is not None: return z_I, draw_R(g_R, generator)
+    return z_I, g_R.tempered(red_logit_scale, red_sigma_scale).expand(cfg.tokens).sample(generator)
 
 ARPrior.sample = _ar_sample

@@ -1,0 +1,124 @@
+import math, subprocess, sys
+import pytest, torch
+from farmer import Farmer, FarmerConfig
+from farmer.af import perturb_parameters
+from farmer.gmm import GMM
+from farmer.sampling import Guidance, resample_cfg, naive_cfg, tilted_gaussian, generate, halves
+
+def _model(cfg):
+    return perturb_parameters(Farmer(cfg).double(), 0.05).eval()
+
+def _mixture_cdf(g: GMM, pts):
+    pi = torch.softmax(g.logits, -1)
+    return (pi * torch.distributions.Normal(g.mean[..., 0], g.log_sigma[..., 0].exp()).cdf(pts[:, None])).sum(-1)
+
+G_C = GMM(torch.tensor([0.0, 1.0, -1.0]), torch.tensor([[-2.0], [0.5], [2.5]]), torch.tensor([[-1.0], [-0.7], [-0.3]]))
+G_U = GMM(torch.tensor([0.0, 0.0]), torch.tensor([[0.0], [1.0]]), torch.tensor([[0.3], [0.0]]))
+
+@pytest.mark.parametrize('guided', [False, True])
+def test_cached_sampling_equals_recomputation(tiny, guided):
+    m = _model(tiny)
+    y = torch.tensor([0, 2, 1])
+    gd = Guidance('resample', w=1.5) if guided else Guidance()
+    a = generate(m, y, gd, torch.Generator().manual_seed(3))
+    b = generate(m, y, gd, torch.Generator().manual_seed(3), decoder='reference', cache=False)
+    assert torch.equal(a, b)
+    from farmer.sampling import token_drawers
+    d, dR = token_drawers(gd, tiny.tokens)
+    za = m.ar.sample(y, torch.Generator().manual_seed(1), draw=d, draw_R=dR, cache=True)
+    zb = m.ar.sample(y, torch.Generator().manual_seed(1), draw=d, draw_R=dR, cache=False)
+    assert all(torch.allclose(u, v, atol=1e-5) for u, v in zip(za, zb))
+
+def test_sampled_mixtures_equal_teacher_forcing(tiny):
+    m = _model(tiny)
+    seen, y = [], torch.tensor([2, 0])
+    def rec(g, gen): seen.append(g); return halves(g)[0].sample(gen)
+    z_I, _ = m.ar.sample(y, torch.Generator().manual_seed(0), draw=rec, draw_R=lambda g, gen: halves(g)[0].expand(tiny.tokens).sample(gen))
+    tf_c, tf_u = m.ar(z_I, y)[0], m.ar(z_I, torch.full_like(y, tiny.num_classes))[0]
+    for i, g in enumerate(seen):
+        c, u = halves(g)
+        for a, b in ((c, tf_c), (u, tf_u)):
+            for f in ('logits', 'mean', 'log_sigma'):
+                assert torch.allclose(getattr(a, f), getattr(b, f)[:, i], atol=1e-5)
+
+def test_w0_resampling_samples_the_conditional_gmm():
+    "w = 0: exact with candidates from p_c only; with pooled p_u candidates the SIR bias vanishes as pools grow."
+    n, pts = 200_000, torch.linspace(-3.5, 4.0, 31)
+    gen = torch.Generator().manual_seed(0)
+    ref = _mixture_cdf(G_C, pts)
+    def ks(s_c, s_u):
+        z = resample_cfg(G_C.expand(n), G_U.expand(n), 0.0, gen, s_c=s_c, s_u=s_u)[:, 0, 0]
+        return ((z[:, None] <= pts).double().mean(0) - ref).abs().max().item()
+    assert ks(5, 0) < 1.95 / math.sqrt(n)                   # Kolmogorov-Smirnov, 99.9%
+    errs = [ks(s, s) for s in (2, 8, 64)]
+    assert errs[0] > errs[1] > errs[2] and errs[2] < 0.006, errs
+
+@pytest.mark.parametrize('dim', [1, 2])
+def test_k1_resampling_approaches_tilted_gaussian(dim):
+    n, w = 50_000, 2.0
+    mu_c, sig_c = torch.tensor([1.0, -0.5])[:dim], torch.tensor([0.5, 0.8])[:dim]
+    mu_u, sig_u = torch.tensor([0.0, 0.3])[:dim], torch.tensor([1.0, 1.2])[:dim]
+    g = lambda mu, sig: GMM(torch.zeros(n, 1), mu.expand(n, 1, dim), sig.log().expand(n, 1, dim))
+    m, sd = tilted_gaussian(mu_c, sig_c, mu_u, sig_u, w)
+    gen = torch.Generator().manual_seed(0)
+    errs = []
+    for s in (2, 8, 64):
+        z = resample_cfg(g(mu_c, sig_c), g(mu_u, sig_u), w, gen, s_c=s, s_u=s)[:, 0]
+        errs.append(((z.mean(0) - m).abs().max() + (z.std(0) - sd).abs().max()).item())
+    assert errs[0] > errs[1] > errs[2] and errs[2] < 0.01 * dim ** 1.5, errs   # joint weights converge slower in 2-D
+    zn = naive_cfg(g(mu_c, sig_c), g(mu_u, sig_u), w, gen)
+    assert (zn.mean(0) - m).abs().max() < 0.01 and (zn.std(0) - sd).abs().max() < 0.01
+
+def test_temperature_knobs_of_resampling():
+    n = 100_000
+    gen = torch.Generator().manual_seed(0)
+    # T_s = 0: uniform choice among candidates -> the pooled proposal mixture, whatever w is
+    z = resample_cfg(G_C.expand(n), G_U.expand(n), 3.0, gen, s_c=3, s_u=1, T_s=0.0)[:, 0, 0]
+    pts = torch.linspace(-3, 4, 15)
+    target = 0.75 * _mixture_cdf(G_C, pts) + 0.25 * _mixture_cdf(G_U, pts)
+    assert ((z[:, None] <= pts).double().mean(0) - target).abs().max() < 0.01
+    # T_sigma = 0 with K = 1 proposals: every candidate is a mean, so the draw is one of the two means
+    one = lambda mu: GMM(torch.zeros(10, 1), torch.full((10, 1, 1), mu), torch.zeros(10, 1, 1))
+    z0 = resample_cfg(one(1.0), one(-1.0), 1.0, gen, T_sigma=0.0)
+    assert set(z0.flatten().tolist()) <= {1.0, -1.0}
+
+def test_all_modes_and_pools_produce_images(tiny):
+    m = _model(tiny)
+    for gd in (Guidance(), Guidance(s=0.9, T=1.3, red_scale=0.5), Guidance('naive', w=1.0),
+               Guidance('resample', w=2.0, red_pool='per-token', red_s_c=8, red_s_u=8), Guidance('resample', w=2.0)):
+        imgs = generate(m, torch.tensor([0, 1, 2, 0]), gd, torch.Generator().manual_seed(0))
+        assert imgs.shape == (4, 1, 4, 4) and imgs.dtype == torch.uint8
+    with pytest.raises(ValueError, match='needs a class-conditional model'):
+        generate(_model(tiny.replace(num_classes=0)), 3, Guidance('resample', w=1.0))
+
+def test_guidance_validation():
+    for kw, msg in ((dict(mode='cfg'), 'unknown guidance mode'), (dict(s_c=-1), 's_c must be a count'),
+                    (dict(T=0.0), 'T must be > 0'), (dict(w=-1.0), 'w must be >= 0'), (dict(red_pool='x'), 'red_pool must be')):
+        with pytest.raises(ValueError, match=msg): Guidance(**kw)
+
+@pytest.fixture(scope='module')
+def run_dir(tmp_path_factory):
+    from farmer.train import train
+    out = tmp_path_factory.mktemp('runs') / 'r'
+    train(FarmerConfig.preset('digits', steps=4, eval_every=2, batch_size=16), out, progress=False)
+    return out
+
+def _cli(*args):
+    r = subprocess.run([sys.executable, '-c', 'from farmer.sampling import sample_main; sample_main()', *args], capture_output=True, text=True)
+    return r.returncode, r.stderr.strip().splitlines(), r.stdout
+
+def test_sample_cli(run_dir, tmp_path):
+    import numpy as np
+    for mode in ('none', 'naive', 'resample'):
+        rc, err, out = _cli('--run', str(run_dir), '--classes', '1,4', '--n', '3', '--guidance', mode, '--w', '1.5', '--out', str(tmp_path / mode))
+        assert rc == 0, err
+        d = np.load(tmp_path / f'{mode}.npz')
+        assert d['images'].shape == (6, 1, 8, 8) and d['images'].dtype == np.uint8 and d['labels'].tolist() == [1, 1, 1, 4, 4, 4]
+        assert (tmp_path / f'{mode}.png').stat().st_size > 0
+    cases = {('--classes', '0,10'): 'class id 10 out of range', ('--n', '-2'): '--n must be a positive count',
+             ('--s-c', '-1'): 's_c must be a count', ('--T', '-1'): 'T must be > 0', ('--guidance', 'cfg'): "unknown guidance mode 'cfg'"}
+    for args, msg in cases.items():
+        rc, err, _ = _cli('--run', str(run_dir), *args)
+        assert rc == 2 and len(err) == 1 and msg in err[0], (args, err)
+    rc, err, _ = _cli('--run', str(tmp_path / 'empty'))
+    assert rc == 2 and len(err) == 1 and 'holds no best.safetensors' in err[0]
