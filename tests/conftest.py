@@ -1,3 +1,4 @@
+import subprocess, sys
 import pytest, torch
 from farmer.config import FarmerConfig
 
@@ -10,3 +11,9 @@ def tiny() -> FarmerConfig:
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+
+def run_cli(entry: str, *args: str) -> tuple[int, list[str], str]:
+    "Run console-script function `entry` ('module:function') in a fresh interpreter: (exit code, stderr lines, stdout)."
+    mod, fn = entry.split(':')
+    r = subprocess.run([sys.executable, '-c', f'from {mod} import {fn}; {fn}()', *args], capture_output=True, text=True)
+    return r.returncode, r.stderr.strip().splitlines(), r.stdout

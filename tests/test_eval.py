@@ -1,5 +1,6 @@
 import csv, json, os, subprocess, sys
 import pytest, torch
+from conftest import run_cli
 from farmer import FarmerConfig
 from farmer.data import load_dataset, dequantize_uniform
 from farmer.classifier import load_classifier, accuracy
@@ -57,8 +58,7 @@ def test_bpd_and_class_likelihoods_agree_with_training(run_dir):
     assert ll.shape == (50, 10) and torch.allclose(ll[torch.arange(50), yt[:50]], -nll, atol=1e-3)
 
 def _cli(*args):
-    r = subprocess.run([sys.executable, '-c', 'from farmer.eval import eval_main; eval_main()', *args], capture_output=True, text=True)
-    return r.returncode, r.stderr.strip().splitlines(), r.stdout
+    return run_cli('farmer.eval:eval_main', *args)
 
 def test_eval_cli_and_csv(run_dir, tmp_path):
     run, _ = run_dir

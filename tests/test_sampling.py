@@ -1,5 +1,6 @@
 import math, subprocess, sys
 import pytest, torch
+from conftest import run_cli
 from farmer import Farmer, FarmerConfig
 from farmer.af import perturb_parameters
 from farmer.gmm import GMM
@@ -104,8 +105,7 @@ def run_dir(tmp_path_factory):
     return out
 
 def _cli(*args):
-    r = subprocess.run([sys.executable, '-c', 'from farmer.sampling import sample_main; sample_main()', *args], capture_output=True, text=True)
-    return r.returncode, r.stderr.strip().splitlines(), r.stdout
+    return run_cli('farmer.sampling:sample_main', *args)
 
 def test_sample_cli(run_dir, tmp_path):
     import numpy as np

@@ -6,6 +6,7 @@ from farmer.config import FarmerConfig
 from farmer.runtime import save_checkpoint, load_checkpoint
 from farmer.train import train, lr_at, make_batch, global_indices
 from farmer.data import load_dataset
+from conftest import run_cli
 
 TRAIN = [sys.executable, '-m', 'farmer.train', '--no-progress']
 SMALL = ['--steps', '120', '--eval-every', '20', '--batch-size', '64', '--warmup', '10', '--af-width', '32', '--ar-width', '32', '--af-layers', '1']
@@ -55,8 +56,7 @@ def test_interrupted_save_keeps_previous_checkpoint(tmp_path, monkeypatch):
     assert m == {'step': 1} and torch.equal(t['w'], torch.ones(3))
 
 def _cli(*args):
-    r = subprocess.run(TRAIN + list(args), capture_output=True, text=True)
-    return r.returncode, r.stderr.strip().splitlines()
+    return run_cli('farmer.train:main', '--no-progress', *args)[:2]
 
 def test_bad_input_one_line_exit_2(tmp_path):
     run = tmp_path / 'run'
