@@ -46,7 +46,7 @@ class Guidance:
             if getattr(self, k) < 0: raise ValueError(f"{k} must be a count >= 0, got {getattr(self, k)}")
         if self.s_c + self.s_u == 0 or self.red_s_c + self.red_s_u == 0: raise ValueError("resampling needs at least one candidate")
         for k in ('s', 'T', 'red_scale', 'T_pi', 'T_sigma', 'T_pi_v', 'T_sigma_v', 'T_s'):
-            if getattr(self, k) < 0 or (k in ('T',) and getattr(self, k) == 0): raise ValueError(f"{k} must be > 0, got {getattr(self, k)}")
+            if getattr(self, k) < 0 or (k in ('T', 'T_sigma_v') and getattr(self, k) == 0): raise ValueError(f"{k} must be > 0, got {getattr(self, k)}")
         if self.w < 0: raise ValueError(f"guidance scale w must be >= 0, got {self.w}")
 
 TABLE6 = {   # paper Table 6 (A.2): the resampling settings of the four ImageNet-256 models

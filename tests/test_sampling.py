@@ -94,7 +94,7 @@ def test_all_modes_and_pools_produce_images(tiny):
 
 def test_guidance_validation():
     for kw, msg in ((dict(mode='cfg'), 'unknown guidance mode'), (dict(s_c=-1), 's_c must be a count'),
-                    (dict(T=0.0), 'T must be > 0'), (dict(w=-1.0), 'w must be >= 0'), (dict(red_pool='x'), 'red_pool must be')):
+                    (dict(T=0.0), 'T must be > 0'), (dict(T_sigma_v=0.0), 'T_sigma_v must be > 0'), (dict(w=-1.0), 'w must be >= 0'), (dict(red_pool='x'), 'red_pool must be')):
         with pytest.raises(ValueError, match=msg): Guidance(**kw)
 
 @pytest.fixture(scope='module')
