@@ -56,7 +56,6 @@ def make_batch(step: int, images: torch.Tensor, labels: torch.Tensor, cfg: Farme
     x = dequantize_gaussian(images[idx], sigma, cfg.value_range, generator=g)
     y = labels[idx].clone() if cfg.num_classes > 0 else torch.zeros(len(idx), dtype=torch.long)
     y[torch.rand(len(idx), generator=g) < cfg.label_drop] = cfg.num_classes
-    if cfg.num_classes == 0: y[:] = 0
     return x[d.rank::d.world], y[d.rank::d.world], sigma
 
 # %% ../nbs/09_train.ipynb #2e9d0d50
