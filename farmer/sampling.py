@@ -127,8 +127,8 @@ def token_drawers(gd: Guidance, tokens: int):
 # %% ../nbs/10_sampling.ipynb #b01abde0
 @torch.no_grad()
 def generate(model, y: torch.Tensor | int, guidance: Guidance = Guidance(), generator: torch.Generator | None = None,
-             decoder: str = 'teacher', cache: bool = True, retries: int = 3) -> torch.Tensor:
-    "uint8 images `[B, C, H, W]` for labels `y` `[B]` (or a count of unconditional images) under `guidance`."
+             decoder: str = 'teacher', cache: bool = True, retries: int = 3, decode=None) -> torch.Tensor:
+    "uint8 images `[B, C, H, W]` for labels `y` `[B]` (or a count of unconditional images) under `guidance`; `decode(z)` replaces the AF inverse."
     dev = next(model.parameters()).device
     y = model.labels(None, y, dev) if isinstance(y, int) else model.labels(y, len(y), dev)
     if guidance.mode != 'none' and model.cfg.num_classes == 0: raise ValueError("guidance needs a class-conditional model; use mode 'none'")
@@ -136,7 +136,7 @@ def generate(model, y: torch.Tensor | int, guidance: Guidance = Guidance(), gene
     for _ in range(retries + 1):
         z_I, z_R = model.ar.sample(y, generator, 1 / guidance.T, guidance.s, 1.0, guidance.red_scale, draw, draw_R, cache)
         z = model.to_ar_order(model.merge(z_I, z_R))
-        x = model.decode(z, reference=decoder == 'reference')
+        x = decode(z) if decode is not None else model.decode(z, reference=decoder == 'reference')
         if torch.isfinite(x).all(): break
     return to_uint8(torch.nan_to_num(x), model.cfg.value_range)
 
@@ -150,7 +150,8 @@ def sample_parser():
     p.add_argument('--classes', help='comma-separated class ids, one row each (default: all, up to 10)')
     p.add_argument('--n', type=int, default=8, help='samples per class (unconditional models: in all)')
     p.add_argument('--guidance', default='none', help=f"one of: {', '.join(MODES)}")
-    p.add_argument('--decoder', default='teacher', help="'teacher' (cached sequential AF inverse) or 'reference'")
+    p.add_argument('--decoder', default='teacher', help="'teacher' (cached sequential AF inverse), 'reference', 'jacobi' or 'student' (farmer-distill)")
+    p.add_argument('--jacobi-tol', type=float, default=1e-4, help='tolerance of Jacobi decoding')
     p.add_argument('--seed', type=int, default=0); p.add_argument('--device', default='auto')
     p.add_argument('--out', help='output path without extension (default RUN/samples/<guidance>)')
     add_dataclass_flags(p.add_argument_group('guidance knobs'), Guidance, 'gd')
@@ -176,7 +177,7 @@ def sample_main(argv: list[str] | None = None):
     args = sample_parser().parse_args(argv)
     def run():
         if args.n < 1: raise ValueError(f"--n must be a positive count, got {args.n}")
-        if args.decoder not in ('teacher', 'reference'): raise ValueError(f"unknown decoder {args.decoder!r}; choose teacher or reference")
+        if args.decoder not in ('teacher', 'reference', 'jacobi', 'student'): raise ValueError(f"unknown decoder {args.decoder!r}; choose teacher, reference, jacobi or student")
         gd = Guidance(args.guidance, **dataclass_overrides(args, 'gd'))
         if not (Path(args.run) / f'{args.which}.safetensors').is_file():
             raise ValueError(f"{args.run} holds no {args.which}.safetensors: train it with farmer-train --out {args.run}")
@@ -184,7 +185,12 @@ def sample_main(argv: list[str] | None = None):
         ids = _classes(args.classes, model.cfg.num_classes)
         y = torch.tensor(ids).repeat_interleave(args.n) if ids else args.n
         g = torch.Generator(device=next(model.parameters()).device).manual_seed(args.seed)
-        imgs = generate(model, y, gd, g, decoder=args.decoder).cpu()
+        from farmer.distill import jacobi_decoder, student_decoder, load_student
+        its = []
+        decode = (student_decoder(model, load_student(args.run, model)) if args.decoder == 'student' else
+                  jacobi_decoder(model, args.jacobi_tol, its) if args.decoder == 'jacobi' else None)
+        imgs = generate(model, y, gd, g, decoder=args.decoder, decode=decode).cpu()
+        if its: print(f"Jacobi decoding (tol {args.jacobi_tol}): iterations per block {its[-1]} (N = {model.cfg.tokens})")
         out = str(args.out or Path(args.run) / 'samples' / args.guidance); Path(out).parent.mkdir(parents=True, exist_ok=True)
         np.savez(out + '.npz', images=imgs.numpy(), labels=(y.numpy() if ids else np.full(args.n, -1)))
         fig = plt.figure(figsize=(args.n * 0.5 + 0.5, max(len(ids), 1) * 0.5 + 0.6))
