@@ -6,7 +6,7 @@ Docs: https://farmer-dev.github.io/farmer/distill.html.md"""
 
 # %% ../nbs/13_distill.ipynb #48791c69
 from __future__ import annotations
-import copy, json, math, time
+import copy, json, time
 from dataclasses import dataclass
 from pathlib import Path
 import torch
@@ -15,8 +15,8 @@ from .af import AF, AFBlock
 from .config import FarmerConfig
 
 # %% auto #0
-__all__ = ['inverse_step', 'jacobi_reverse', 'Student', 'distill_loss', 'DistillConfig', 'model_tokens', 'student_decoder',
-           'jacobi_decoder', 'load_student', 'recon_error', 'distill', 'plot_block_mse', 'distill_main']
+__all__ = ['inverse_step', 'jacobi_reverse', 'Student', 'distill_loss', 'DistillConfig', 'student_decoder', 'jacobi_decoder',
+           'load_student', 'recon_error', 'distill', 'plot_block_mse', 'distill_main']
 
 # %% ../nbs/13_distill.ipynb #5e8ffdf1
 def inverse_step(blk: AFBlock, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -96,26 +96,16 @@ class DistillConfig:
 
 def _plain(d: dict) -> dict: return json.loads(json.dumps(d))   # as stored in a checkpoint (tuples become lists)
 
-def model_tokens(model, x: torch.Tensor) -> torch.Tensor:
-    "Images `[B, C, H, W]` in model space -> the AF's input tokens `[B, N, d]`."
-    from farmer.data import patchify
-    c, h = model.normalizer()
-    return patchify((x - c) / h, model.cfg.patch)
-
 def student_decoder(model, student: Student):
     "z `[B, N, d]` -> images in model space, through the student instead of the sequential inverse."
-    from farmer.data import unpatchify
-    c, h = model.normalizer()
-    return lambda z: unpatchify(student.reverse(z), model.cfg.patch, model.cfg.channels) * h + c
+    return lambda z: model.to_images(student.reverse(z))
 
 def jacobi_decoder(model, tol: float = 1e-4, stats: list | None = None):
     "z -> images through Jacobi decoding; the iterations per block are appended to `stats`."
-    from farmer.data import unpatchify
-    c, h = model.normalizer()
     def dec(z):
         x, its = jacobi_reverse(model.af, z, tol)
         if stats is not None: stats.append(its)
-        return unpatchify(x, model.cfg.patch, model.cfg.channels) * h + c
+        return model.to_images(x)
     return dec
 
 # %% ../nbs/13_distill.ipynb #96c1bd0b
@@ -135,7 +125,7 @@ def load_student(run: str | Path, model) -> Student:
 def recon_error(model, student: Student, images: torch.Tensor) -> float:
     "Mean squared error, in model space, of student.reverse(teacher latents) against the teacher's tokens of uint8 `images`."
     from farmer.data import to_model_space
-    x = model_tokens(model, to_model_space(images, model.cfg.value_range).to(next(model.parameters()).device))
+    x = model.to_tokens(to_model_space(images, model.cfg.value_range).to(next(model.parameters()).device))
     z, _ = model.af(x)
     return ((student.reverse(z) - x) ** 2).mean().item()
 
@@ -167,7 +157,7 @@ def distill(run: str | Path, dc: DistillConfig = DistillConfig(), resume: bool =
     meta = lambda: dict(distill=_plain(dc.__dict__), teacher=_plain(cfg.to_dict()), loop=loop)
     for step in tqdm(range(loop['step'], min(dc.steps, stop_at or dc.steps)), initial=loop['step'], total=dc.steps, disable=not progress, desc='farmer-distill'):
         t0, g = time.perf_counter(), torch.Generator().manual_seed(dc.seed * 1_000_003 + 2 * step + 1)
-        x = model_tokens(model, dequantize_gaussian(xtr[global_indices(step, len(xtr), dc)], cfg.sigma_min, cfg.value_range, g).to(dev))
+        x = model.to_tokens(dequantize_gaussian(xtr[global_indices(step, len(xtr), dc)], cfg.sigma_min, cfg.value_range, g).to(dev))
         for grp in opt.param_groups: grp['lr'] = lr_at(step, dc)
         loss, per_block = distill_loss(model.af, student, x, g, dc.max_noise)
         opt.zero_grad(set_to_none=True); loss.backward()

@@ -43,17 +43,25 @@ def _normalizer(self) -> tuple[float, float]:
     lo, hi = self.cfg.value_range
     return (lo + hi) / 2, (hi - lo) / 2
 
+def _to_tokens(self, x: torch.Tensor) -> torch.Tensor:
+    "Images `[B, C, H, W]` in model space -> the AF's input tokens `[B, N, d]` (normalised to [-1, 1], patchified)."
+    c, h = self.normalizer()
+    return patchify((x - c) / h, self.cfg.patch)
+
+def _to_images(self, t: torch.Tensor) -> torch.Tensor:
+    "Inverse of `to_tokens`: AF-space tokens `[B, N, d]` -> images `[B, C, H, W]` in model space."
+    c, h = self.normalizer()
+    return unpatchify(t, self.cfg.patch, self.cfg.channels) * h + c
+
 def _encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     "Images `[B, C, H, W]` in model space -> z `[B, N, d]` (natural token order), log|det| `[B]` in nats."
     self.check_images(x)
-    c, h = self.normalizer()
-    z, logdet = self.af(patchify((x - c) / h, self.cfg.patch))
-    return z, logdet - self.cfg.D * math.log(h)
+    z, logdet = self.af(self.to_tokens(x))
+    return z, logdet - self.cfg.D * math.log(self.normalizer()[1])
 
 def _decode(self, z: torch.Tensor, reference: bool = False) -> torch.Tensor:
     "Latent `[B, N, d]` -> images `[B, C, H, W]` in model space (sequential AF inverse with KV cache)."
-    c, h = self.normalizer()
-    return unpatchify(self.af.reverse(z, reference), self.cfg.patch, self.cfg.channels) * h + c
+    return self.to_images(self.af.reverse(z, reference))
 
 def _check_images(self, x: torch.Tensor):
     cfg = self.cfg
@@ -72,7 +80,8 @@ def _labels(self, y: torch.Tensor | None, B: int, device) -> torch.Tensor:
         raise ValueError(f"labels must be in 0..{null - 1} (or {null}, the null class), got {y.min().item()}..{y.max().item()}")
     return y
 
-Farmer.normalizer, Farmer.encode, Farmer.decode = _normalizer, _encode, _decode
+Farmer.normalizer, Farmer.to_tokens, Farmer.to_images = _normalizer, _to_tokens, _to_images
+Farmer.encode, Farmer.decode = _encode, _decode
 Farmer.check_images, Farmer.labels = _check_images, _labels
 
 # %% ../nbs/06_model.ipynb #db6df8ea
