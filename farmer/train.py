@@ -22,8 +22,8 @@ from .runtime import (Dist, pick_device, autocast, init_distributed, all_mean, s
 from .plots import plot_metrics, sample_grid
 
 # %% auto #0
-__all__ = ['lr_at', 'make_optimizer', 'global_indices', 'make_batch', 'heldout_bpd', 'train', 'load_run_model', 'build_parser',
-           'config_from_args', 'main']
+__all__ = ['lr_at', 'make_optimizer', 'global_indices', 'make_batch', 'heldout_bpd', 'train', 'load_run_model', 'ensure_run',
+           'build_parser', 'config_from_args', 'main']
 
 # %% ../nbs/09_train.ipynb #a67897d9
 def lr_at(step: int, cfg: FarmerConfig) -> float:
@@ -182,6 +182,20 @@ def _finish(out: Path, cfg: FarmerConfig, loop: dict, dev) -> dict:
     sample_grid(load_run_model(out, 'best', dev), out / 'figures' / 'samples.png')
     (out / 'summary.json').write_text(json.dumps(summary, indent=1))
     return summary
+
+# %% ../nbs/09_train.ipynb #b583e63d
+def ensure_run(cfg: FarmerConfig, out: str | Path, **train_kw) -> dict:
+    "The summary of run `out` trained with `cfg`: reused if finished, resumed if cut short, else trained now."
+    out = Path(out)
+    if (out / 'summary.json').is_file():
+        have = FarmerConfig.from_dict(json.loads((out / 'config.json').read_text())).to_dict()
+        diff = [k for k, v in cfg.to_dict().items() if have[k] != v]
+        if diff: raise ValueError(f"{out} holds a run with {diff[0]}={have[diff[0]]!r}, not {cfg.to_dict()[diff[0]]!r}; use another directory")
+        return json.loads((out / 'summary.json').read_text())
+    if (out / 'checkpoint.safetensors').is_file(): return train(cfg, out, resume=True, **train_kw)[0]
+    if out.is_dir() and {p.name for p in out.iterdir()} <= {'config.json', 'metrics.jsonl'}:   # stopped before its first checkpoint
+        for p in out.iterdir(): p.unlink()
+    return train(cfg, out, **train_kw)[0]
 
 # %% ../nbs/09_train.ipynb #e5f942fc
 def build_parser() -> ArgParser:

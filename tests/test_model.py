@@ -60,17 +60,11 @@ def test_split_merge_and_nll_bookkeeping(tiny):
 
 def test_k1_equals_af_with_final_gaussian_block(tiny):
     "Paper A.1: with K = 1 and no split, the AR is one more affine AF block with an N(0, I) prior."
-    cfg = tiny.replace(K_I=1, d_I=None)
-    m = _model(cfg)
-    x = _x(cfg)
-    y = torch.tensor([2, 0, 1])
-    def whiten(v, yy):                           # x -> u = (z - mu(z_<)) / sigma(z_<), one composite flow
-        za = m.to_ar_order(m.encode(v)[0])
-        g, _ = m.ar(za, yy)
-        return (za - g.mean[:, :, 0]) * torch.exp(-g.log_sigma[:, :, 0])
-    ld = torch.cat([logdet_bruteforce(lambda v: whiten(v, y[i:i + 1]), x[i:i + 1]) for i in range(3)])
-    nll_flow = (0.5 * whiten(x, y) ** 2 + 0.5 * math.log(2 * math.pi)).sum((1, 2)) - ld
-    assert torch.allclose(m(x, y)['nll'], nll_flow, atol=1e-9)
+    from farmer.analysis import k1_flow_nll
+    m = _model(tiny.replace(K_I=1, d_I=None))
+    x, y = _x(m.cfg), torch.tensor([2, 0, 1])
+    assert torch.allclose(m(x, y)['nll'], k1_flow_nll(m, x, y), atol=1e-9)
+    with pytest.raises(ValueError, match='K_I=1 and d_I=None'): k1_flow_nll(_model(tiny), x, y)
 
 def test_bpd_sanity_identity_flow_standard_normal():
     cfg = FarmerConfig(d_I=None, K_I=1)

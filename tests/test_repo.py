@@ -1,13 +1,16 @@
 "The repository's own rules: README in sync with index.ipynb, CI runs the README's test command, small modules."
 import ast, json, re
 from pathlib import Path
-from readme import ROOT, render
+from readme import ROOT, render, claims_block
 
 def _fenced_commands(text: str) -> list[str]:
     return re.findall(r'```(?:bash|sh)\n(.*?)\n```', text, re.S)
 
 def test_readme_is_rendered_from_index():
     assert (ROOT / 'README.md').read_text() == render(), 'README.md differs from nbs/index.ipynb: run `python tests/readme.py`'
+
+def test_readme_claims_table_is_generated_from_the_measurements():
+    assert claims_block() in (ROOT / 'README.md').read_text(), 'the README claims table differs from figures/claims.json: run `python tests/readme.py`'
 
 def test_ci_runs_the_readme_test_command():
     readme = (ROOT / 'README.md').read_text()

@@ -1,0 +1,64 @@
+"The analysis toolkit: image measures against brute force, the FAST/FULL switch, claims, and ensure_run."
+import json, os
+from pathlib import Path
+import numpy as np, pytest, torch
+from farmer.analysis import (analysis_setup, project_root, laplacian_variance, ssim, record_claim, claims_table, CLAIMS, FAST_STEPS)
+from farmer.config import FarmerConfig
+from farmer.train import ensure_run
+from readme import ROOT
+
+def _laplacian_variance_loops(img: np.ndarray) -> float:
+    "Brute force: 5-point Laplacian with reflected borders (scipy 'reflect' = edge pixel repeated), variance per channel, mean."
+    out = []
+    for c in img:
+        H, W = c.shape
+        refl = lambda i, n: -1 - i if i < 0 else 2 * n - 1 - i if i >= n else i
+        at = lambda i, j: c[refl(i, H), refl(j, W)]
+        lap = [[at(i - 1, j) + at(i + 1, j) + at(i, j - 1) + at(i, j + 1) - 4 * c[i, j] for j in range(W)] for i in range(H)]
+        out.append(np.var(np.array(lap)))
+    return float(np.mean(out))
+
+def test_laplacian_variance_matches_brute_force():
+    x = torch.randint(0, 256, (5, 3, 6, 7), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+    ref = torch.tensor([_laplacian_variance_loops(i.double().numpy() / 255) for i in x], dtype=torch.float64)
+    assert torch.allclose(laplacian_variance(x), ref, atol=1e-12)
+    assert laplacian_variance(torch.full((2, 1, 8, 8), 77, dtype=torch.uint8)).abs().max() == 0
+
+def test_ssim_identity_symmetry_and_noise_order():
+    x = torch.randint(0, 256, (4, 1, 8, 8), generator=torch.Generator().manual_seed(1), dtype=torch.uint8)
+    y = (x.float() + 30 * torch.randn(x.shape, generator=torch.Generator().manual_seed(2))).clamp(0, 255).to(torch.uint8)
+    assert torch.allclose(ssim(x, x), torch.ones(4, dtype=torch.float64))
+    assert torch.allclose(ssim(x, y), ssim(y, x)) and (ssim(x, y) < 1).all()
+
+def test_fast_mode_never_writes_into_the_repository(monkeypatch):
+    monkeypatch.setenv('FARMER_FAST', '1')
+    a = analysis_setup()
+    assert a.fast and ROOT not in a.root.parents and a.root != ROOT and a.config().steps == FAST_STEPS['steps']
+    monkeypatch.setenv('FARMER_FAST', '0')
+    full = analysis_setup()
+    assert not full.fast and full.root == ROOT and full.claims == ROOT / 'figures' / 'claims.json'
+    assert full.config().steps == FarmerConfig.preset('digits').steps
+
+def test_project_root_error(tmp_path):
+    with pytest.raises(ValueError, match='no farmer checkout'): project_root(tmp_path)
+
+def test_claims_are_merged_ordered_and_validated():
+    a = analysis_setup(fast=True)
+    record_claim(a, CLAIMS[-1], 'last', 'p', 'o', 'no', 'w')
+    record_claim(a, CLAIMS[0], 'first', 'p', 'o', 'partly', 'w')
+    record_claim(a, CLAIMS[0], 'first again', 'p', 'o', 'yes', 'w')       # replaces, does not duplicate
+    rows = claims_table(a.claims).splitlines()[2:]
+    assert [r.split(' | ')[0] for r in rows] == ['| first again', '| last'] and '**yes**' in rows[0]
+    with pytest.raises(ValueError, match='reproduces must be'): record_claim(a, CLAIMS[0], 'c', 'p', 'o', 'maybe', 'w')
+    with pytest.raises(ValueError, match='unknown claim'): record_claim(a, 'nope', 'c', 'p', 'o', 'yes', 'w')
+    assert set(json.loads(a.claims.read_text())) == {CLAIMS[0], CLAIMS[-1]}
+
+def test_ensure_run_trains_reuses_resumes_and_refuses(tmp_path):
+    cfg = FarmerConfig.preset('digits', steps=12, eval_every=6, warmup=2, batch_size=32, af_width=16, ar_width=16, af_layers=1, ar_layers=1)
+    run = tmp_path / 'run'
+    first = ensure_run(cfg, run, progress=False)
+    stamp = (run / 'best.safetensors').stat().st_mtime_ns
+    assert ensure_run(cfg, run, progress=False) == first and (run / 'best.safetensors').stat().st_mtime_ns == stamp   # reused
+    with pytest.raises(ValueError, match='K_I=8, not 3'): ensure_run(cfg.replace(K_I=3), run)
+    (run / 'summary.json').unlink()                                       # cut short after its last checkpoint: resumed
+    assert ensure_run(cfg, run, progress=False)['best_heldout_bpd'] == first['best_heldout_bpd']
