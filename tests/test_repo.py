@@ -12,6 +12,12 @@ def test_readme_is_rendered_from_index():
 def test_readme_claims_table_is_generated_from_the_measurements():
     assert claims_block() in (ROOT / 'README.md').read_text(), 'the README claims table differs from figures/claims.json: run `python tests/readme.py`'
 
+def test_every_claim_has_a_verdict_and_every_readme_figure_exists():
+    from farmer.analysis import CLAIMS
+    assert set(json.loads((ROOT / 'figures' / 'claims.json').read_text())) == set(CLAIMS), 'rerun the analysis notebooks in FULL mode'
+    figs = re.findall(r'\((figures/[^)]+\.png)\)', (ROOT / 'README.md').read_text())
+    assert figs and all((ROOT / f).is_file() for f in figs), [f for f in figs if not (ROOT / f).is_file()]
+
 def test_ci_runs_the_readme_test_command():
     readme = (ROOT / 'README.md').read_text()
     tests = [c for c in _fenced_commands(readme) if 'tests/check.sh' in c]
