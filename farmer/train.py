@@ -82,11 +82,14 @@ def _prepare_dir(out: Path, cfg: FarmerConfig, resume: bool) -> tuple[dict, dict
         return {}, {}
     if not out.is_dir(): raise ValueError(f"cannot resume: run directory {out} does not exist")
     tensors, meta = load_checkpoint(out / 'checkpoint.safetensors')
-    diff = {k: (v, cfg.to_dict()[k]) for k, v in FarmerConfig.from_dict(meta['config']).to_dict().items() if cfg.to_dict()[k] != v}
-    if diff:
-        k, (old, new) = next(iter(diff.items()))
-        raise ValueError(f"checkpoint in {out} was trained with {k}={old!r}, not {new!r}; drop the override or start a new run")
+    if diff := _config_diff(meta['config'], cfg):
+        raise ValueError(f"checkpoint in {out} was trained with {diff[0]}={diff[1]!r}, not {diff[2]!r}; drop the override or start a new run")
     return tensors, meta
+
+def _config_diff(stored: dict, cfg: FarmerConfig) -> tuple | None:
+    "The first field where a stored config differs from `cfg`: (name, stored value, wanted value), or None."
+    have, want = FarmerConfig.from_dict(stored).to_dict(), cfg.to_dict()
+    return next(((k, have[k], v) for k, v in want.items() if have[k] != v), None)
 
 def _truncate_metrics(path: Path, step: int):
     if path.exists():
@@ -188,9 +191,8 @@ def ensure_run(cfg: FarmerConfig, out: str | Path, **train_kw) -> dict:
     "The summary of run `out` trained with `cfg`: reused if finished, resumed if cut short, else trained now."
     out = Path(out)
     if (out / 'summary.json').is_file():
-        have = FarmerConfig.from_dict(json.loads((out / 'config.json').read_text())).to_dict()
-        diff = [k for k, v in cfg.to_dict().items() if have[k] != v]
-        if diff: raise ValueError(f"{out} holds a run with {diff[0]}={have[diff[0]]!r}, not {cfg.to_dict()[diff[0]]!r}; use another directory")
+        if diff := _config_diff(json.loads((out / 'config.json').read_text()), cfg):
+            raise ValueError(f"{out} holds a run with {diff[0]}={diff[1]!r}, not {diff[2]!r}; use another directory")
         return json.loads((out / 'summary.json').read_text())
     if (out / 'checkpoint.safetensors').is_file(): return train(cfg, out, resume=True, **train_kw)[0]
     if out.is_dir() and {p.name for p in out.iterdir()} <= {'config.json', 'metrics.jsonl'}:   # stopped before its first checkpoint
