@@ -42,17 +42,16 @@ def main():
     for k in decs: print(f"  {k:8s} AF reverse {rev[k]:.4f} s ({res['reverse_speedup'][k]}x)   whole sampling {total[k]:.3f} s ({res['sampling_speedup'][k]}x)")
     run = Path(args.run)
     if (run / 'student.safetensors').is_file():
-        from farmer.eval import sample_metrics
+        from farmer.eval import sample_scores
+        from farmer.sampling import Guidance
         m = load_run_model(run)
         xt, yt = load_dataset(m.cfg.dataset, 'test')
         x = to_model_space(xt)
         zt, _ = m.encode(x)
         tdecs = {'teacher': m.decode, 'jacobi': jacobi_decoder(m, 1e-4), 'student': student_decoder(m, load_student(run, m))}
-        yy = torch.arange(1000) % m.cfg.num_classes
-        q = {}
-        for k, d in tdecs.items():
-            fake = generate(m, yy, generator=torch.Generator().manual_seed(0), decode=None if k == 'teacher' else d)
-            q[k] = dict(recon_mse=((d(zt) - x) ** 2).mean().item(), fid=sample_metrics(fake, xt, f'farmer-{m.cfg.dataset}')['fid'])
+        q = {k: dict(recon_mse=((d(zt) - x) ** 2).mean().item(),      # FID as farmer-eval computes it (same latents for every decoder)
+                     fid=sample_scores(m, Guidance(), xt, 1000, 0, f'farmer-{m.cfg.dataset}', decode=None if k == 'teacher' else d)['fid'])
+             for k, d in tdecs.items()}
         res['quality'] = q
         print(f"quality on {run} (held-out {m.cfg.dataset}):")
         for k, v in q.items(): print(f"  {k:8s} reconstruction MSE {v['recon_mse']:.2e}   FID {v['fid']:.3f}")

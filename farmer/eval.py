@@ -16,7 +16,8 @@ from .classifier import load_classifier, register_extractors, classifier_path
 from .runtime import ArgParser, exit_on_error, pick_device
 
 # %% auto #0
-__all__ = ['COLUMNS', 'class_log_likelihoods', 'bayes_accuracy', 'sample_metrics', 'evaluate_run', 'append_csv', 'eval_main']
+__all__ = ['COLUMNS', 'class_log_likelihoods', 'bayes_accuracy', 'sample_metrics', 'sample_scores', 'evaluate_run', 'append_csv',
+           'eval_main']
 
 # %% ../nbs/12_eval.ipynb #9856694d
 @torch.no_grad()
@@ -67,6 +68,17 @@ def sample_metrics(fake: torch.Tensor, real: torch.Tensor, extractor: str, allow
                 recall=m['recall'], isc=m['inception_score_mean'])
 
 # %% ../nbs/12_eval.ipynb #69dace29
+def sample_scores(model, guidance: Guidance, real: torch.Tensor, n: int = 1000, seed: int = 0, extractor: str = 'farmer-digits',
+                  clf=None, allow_download: bool = False, decode=None) -> dict:
+    "FID, KID, precision, recall, IS of `n` samples (classes in turn) under `guidance` against uint8 `real` `[M, C, H, W]`, and their class consistency under `clf` (NaN without one)."
+    cfg, dev = model.cfg, next(model.parameters()).device
+    y = torch.arange(n) % cfg.num_classes if cfg.num_classes else None
+    g = torch.Generator(device=dev).manual_seed(seed)
+    fake = torch.cat([generate(model, y[i:i + 500].to(dev) if y is not None else min(500, n - i), guidance, g, decode=decode).cpu()
+                      for i in range(0, n, 500)])
+    with torch.no_grad(): cons = (clf(fake)[1].argmax(1) == y).float().mean().item() if clf is not None else float('nan')
+    return dict(**sample_metrics(fake, real, extractor, allow_download), consistency=cons)
+
 COLUMNS = ('run', 'preset', 'guidance', 'bpd', 'fid', 'kid', 'precision', 'recall', 'consistency', 'bayes_accuracy', 'isc', 'bpd_se', 'extractor', 'n')
 
 def evaluate_run(run: str | Path, guidance: tuple[str, ...] = ('none',), w: float = 2.0, n: int = 1000, extractor: str = 'farmer',
@@ -85,13 +97,8 @@ def evaluate_run(run: str | Path, guidance: tuple[str, ...] = ('none',), w: floa
     rows = []
     for mode in guidance:
         gd = Guidance(mode, w=w) if mode != 'none' else Guidance()
-        y = torch.arange(n) % cfg.num_classes if cfg.num_classes else None
-        g = torch.Generator(device=dev).manual_seed(seed)
-        fake = torch.cat([generate(model, y[i:i + 500].to(dev) if y is not None else min(500, n - i), gd, g).cpu() for i in range(0, n, 500)])
-        m = sample_metrics(fake, xt, name, allow_download)
-        cons = (clf(fake)[1].argmax(1) == y).float().mean().item() if clf is not None else float('nan')
-        rows.append(dict(run=str(run), preset=cfg.dataset, guidance=mode if mode == 'none' else f'{mode} w={w}', bpd=bpd, **m,
-                         consistency=cons, bayes_accuracy=bayes, bpd_se=se, extractor=name, n=n))
+        rows.append(dict(run=str(run), preset=cfg.dataset, guidance=mode if mode == 'none' else f'{mode} w={w}', bpd=bpd,
+                         **sample_scores(model, gd, xt, n, seed, name, clf, allow_download), bayes_accuracy=bayes, bpd_se=se, extractor=name, n=n))
     return rows
 
 def append_csv(rows: list[dict], path: str | Path) -> None:
