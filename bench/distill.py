@@ -16,7 +16,7 @@ from farmer.af import perturb_parameters
 from farmer.data import load_dataset, to_model_space
 from farmer.distill import Student, jacobi_decoder, student_decoder, load_student
 from farmer.sampling import generate
-from farmer.train import load_run_model
+from farmer.runtime import load_run_model
 
 def timed(f):
     t = time.perf_counter(); f(); return time.perf_counter() - t
@@ -29,7 +29,7 @@ def main():
     model = perturb_parameters(Farmer(FarmerConfig.preset('photo-patches')), 0.02).eval()
     decs = {'teacher': model.decode, 'jacobi': jacobi_decoder(model, 1e-4), 'student': student_decoder(model, Student(model.af).eval())}
     y = torch.arange(args.batch) % model.cfg.num_classes
-    z = model.to_ar_order(model.merge(*model.ar.sample(y, torch.Generator().manual_seed(0))))
+    z = model.from_ar(*model.ar.sample(y, torch.Generator().manual_seed(0)))
     rev, total = {k: [] for k in decs}, {k: [] for k in decs}
     for r in range(args.rounds):
         for k, d in decs.items():

@@ -32,12 +32,12 @@ def main():
         g = lambda: torch.Generator(device=dev).manual_seed(r)
         dt, (z_I, z_R) = timed(lambda: model.ar.sample(y, g()), dev); t['ar_cached'].append(dt)
         dt, _ = timed(lambda: model.ar.sample(y, g(), cache=False), dev); t['ar_uncached'].append(dt)
-        z = model.to_ar_order(model.merge(z_I, z_R))
+        z = model.from_ar(z_I, z_R)
         dt, _ = timed(lambda: model.decode(z), dev); t['af_cached'].append(dt)
-        dt, _ = timed(lambda: model.decode(z, reference=True), dev); t['af_uncached'].append(dt)
+        dt, _ = timed(lambda: model.decode(z, cache=False), dev); t['af_uncached'].append(dt)
         for m, gd in modes.items():
             d, dR = token_drawers(gd, model.cfg.tokens)
-            dt, _ = timed(lambda: model.decode(model.to_ar_order(model.merge(*model.ar.sample(y, g(), draw=d, draw_R=dR)))), dev)
+            dt, _ = timed(lambda: model.decode(model.from_ar(*model.ar.sample(y, g(), draw=d, draw_R=dR))), dev)
             t[f'total_{m}'].append(dt)
     med = {k: statistics.median(v) for k, v in t.items()}
     cached, uncached = med['ar_cached'] + med['af_cached'], med['ar_uncached'] + med['af_uncached']

@@ -1,10 +1,9 @@
 "The analysis toolkit: image measures against brute force, the FAST/FULL switch, claims, and ensure_run."
-import json, os
-from pathlib import Path
+import json
 import numpy as np, pytest, torch
 from farmer.analysis import (analysis_setup, project_root, laplacian_variance, ssim, record_claim, claims_table, CLAIMS, FAST_STEPS)
 from farmer.config import FarmerConfig
-from farmer.train import ensure_run
+from farmer.analysis import ensure_run
 from readme import ROOT
 
 def _laplacian_variance_loops(img: np.ndarray) -> float:
@@ -37,7 +36,7 @@ def test_fast_mode_never_writes_into_the_repository(monkeypatch):
     monkeypatch.setenv('FARMER_FAST', '0')
     full = analysis_setup()
     assert not full.fast and full.root == ROOT and full.claims == ROOT / 'figures' / 'claims.json'
-    assert full.config().steps == FarmerConfig.preset('digits').steps
+    assert full.config().steps == FarmerConfig.preset('digits-small').steps
 
 def test_project_root_error(tmp_path):
     with pytest.raises(ValueError, match='no farmer checkout'): project_root(tmp_path)
@@ -54,7 +53,7 @@ def test_claims_are_merged_ordered_and_validated():
     assert set(json.loads(a.claims.read_text())) == {CLAIMS[0], CLAIMS[-1]}
 
 def test_ensure_run_trains_reuses_resumes_and_refuses(tmp_path):
-    cfg = FarmerConfig.preset('digits', steps=12, eval_every=6, warmup=2, batch_size=32, af_width=16, ar_width=16, af_layers=1, ar_layers=1)
+    cfg = FarmerConfig.preset('digits-small', steps=12, eval_every=6, warmup=2, batch_size=32, af_width=16, ar_width=16, af_layers=1, ar_layers=1)
     run = tmp_path / 'run'
     first = ensure_run(cfg, run, progress=False)
     stamp = (run / 'best.safetensors').stat().st_mtime_ns

@@ -74,3 +74,41 @@ def test_torchvision_shim_only_when_needed():
         tv = import_torchvision(); import torchvision.datasets, torchvision.transforms
         print(torchvision_shim_applied())""")
     assert shim == str(plain == 'nms')
+
+def _write_idx(path, a, gz=False):
+    import gzip, struct
+    raw = b'\0\0\x08' + bytes([a.ndim]) + b''.join(struct.pack('>I', n) for n in a.shape) + a.astype(np.uint8).tobytes()
+    path.write_bytes(gzip.compress(raw) if gz else raw)
+
+def test_fashion_mnist_loader_on_tiny_idx_files(tmp_path, monkeypatch):
+    "The IDX reader on files written here: plain or gzipped whatever their names say, and every way a copy goes wrong."
+    monkeypatch.delenv('FARMER_DATA', raising=False)
+    raw = tmp_path / 'FashionMNIST' / 'raw'; raw.mkdir(parents=True)
+    imgs, labs = np.random.default_rng(0).integers(0, 256, (7, 28, 28)), np.array([3, 1, 4, 1, 5, 9, 2])
+    _write_idx(raw / 'train-images-idx3-ubyte', imgs, gz=True)          # gzipped bytes under the unzipped name
+    _write_idx(raw / 'train-labels-idx1-ubyte.gz', labs, gz=False)      # plain bytes under the .gz name
+    x, y = load_dataset('fashion-mnist', 'train', root=tmp_path)
+    assert x.shape == (7, 1, 28, 28) and x.dtype == torch.uint8 and torch.equal(x[:, 0], torch.as_tensor(imgs, dtype=torch.uint8))
+    assert y.tolist() == labs.tolist()
+    monkeypatch.setenv('FARMER_DATA', str(tmp_path))                     # the data root from the environment
+    assert torch.equal(load_dataset('fashion-mnist', 'train')[0], x)
+    with pytest.raises(ValueError, match=r't10k-images-idx3-ubyte\[\.gz\] is missing; pass --download'):
+        load_dataset('fashion-mnist', 'test', root=tmp_path)
+    _write_idx(raw / 'train-labels-idx1-ubyte.gz', labs[:5])
+    with pytest.raises(ValueError, match=r'\(\[7, 28, 28\]\) and .* \(\[5\]\) do not match'):
+        load_dataset('fashion-mnist', 'train', root=tmp_path)
+    (raw / 'train-labels-idx1-ubyte.gz').write_bytes((raw / 'train-labels-idx1-ubyte.gz').read_bytes()[:-1])
+    with pytest.raises(ValueError, match='a partial file'): load_dataset('fashion-mnist', 'train', root=tmp_path)
+    (raw / 'train-images-idx3-ubyte').write_bytes(b'\x1f\x8b' + b'junk' * 10)
+    with pytest.raises(ValueError, match='damaged or partial gzip file'): load_dataset('fashion-mnist', 'train', root=tmp_path)
+    (raw / 'train-images-idx3-ubyte').write_bytes(b'<html>not found</html>')
+    with pytest.raises(ValueError, match='is not a uint8 IDX file'): load_dataset('fashion-mnist', 'train', root=tmp_path)
+
+def test_fashion_mnist_real_data():
+    "The real data where this machine has it under the data root ($FARMER_DATA); skipped elsewhere."
+    from farmer.data import _root
+    if not (_root(None) / 'FashionMNIST' / 'raw').is_dir(): pytest.skip('no Fashion-MNIST under the data root (set FARMER_DATA)')
+    x, y = load_dataset('fashion-mnist', 'train'); xt, yt = load_dataset('fashion-mnist', 'test')
+    assert x.shape == (60000, 1, 28, 28) and xt.shape == (10000, 1, 28, 28) and x.dtype == torch.uint8
+    assert sorted(y.unique().tolist()) == list(range(10)) and int(x.max()) == 255 and int(x.min()) == 0
+    assert yt.bincount().sum() == 10000 and 900 < yt.bincount().min() and yt.bincount().max() < 1100

@@ -4,7 +4,8 @@ from conftest import run_cli
 from farmer import Farmer, FarmerConfig
 from farmer.af import AF, perturb_parameters
 from farmer.distill import Student, DistillConfig, distill, distill_loss, inverse_step, jacobi_reverse, load_student
-from farmer.train import train, load_run_model
+from farmer.train import train
+from farmer.runtime import load_run_model
 
 def test_untrained_student_is_teacher_without_mask(tiny):
     af = perturb_parameters(AF(tiny.replace(af_blocks=3)).double(), 0.05)
@@ -46,7 +47,7 @@ def test_trained_student_inverts_a_tiny_teacher(tiny):
 @pytest.fixture(scope='module')
 def teacher_run(tmp_path_factory):
     out = tmp_path_factory.mktemp('runs') / 'teacher'
-    train(FarmerConfig.preset('digits', steps=20, eval_every=10, batch_size=32, af_width=32, ar_width=32), out, progress=False)
+    train(FarmerConfig.preset('digits-small', steps=20, eval_every=10, batch_size=32, af_width=32, ar_width=32), out, progress=False)
     return out
 
 def test_distill_resume_is_exact_and_refuses_other_teachers(teacher_run, tmp_path):

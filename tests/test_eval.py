@@ -4,13 +4,14 @@ from conftest import run_cli
 from farmer import FarmerConfig
 from farmer.data import load_dataset, dequantize_uniform
 from farmer.classifier import load_classifier, accuracy
-from farmer.eval import sample_metrics, class_log_likelihoods, append_csv, COLUMNS
-from farmer.train import train, heldout_bpd
+from farmer.eval import sample_metrics, class_log_likelihoods, COLUMNS
+from farmer.train import train
+from farmer.eval import heldout_bpd
 
 @pytest.fixture(scope='module')
 def run_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp('runs') / 'r'
-    summary, _ = train(FarmerConfig.preset('digits', steps=30, eval_every=15, batch_size=64), out, progress=False)
+    summary, _ = train(FarmerConfig.preset('digits-small', steps=30, eval_every=15, batch_size=64), out, progress=False)
     return out, summary
 
 def test_shipped_classifiers_accuracy():
@@ -46,7 +47,7 @@ def test_missing_inception_weights_message(tmp_path, monkeypatch):
         sample_metrics(x, x, 'inception-v3-compat')
 
 def test_bpd_and_class_likelihoods_agree_with_training(run_dir):
-    from farmer.train import load_run_model
+    from farmer.runtime import load_run_model
     run, summary = run_dir
     model = load_run_model(run, 'best')
     xt, yt = load_dataset('digits', 'test')

@@ -1,4 +1,4 @@
-import math, pytest, torch
+import torch
 from farmer.gmm import GMM, GMMHead, soft_clamp_log_sigma
 D = torch.distributions
 

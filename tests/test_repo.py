@@ -1,6 +1,5 @@
 "The repository's own rules: README in sync with index.ipynb, CI runs the README's test command, small modules."
 import ast, json, re
-from pathlib import Path
 from readme import ROOT, render, claims_block
 
 def _fenced_commands(text: str) -> list[str]:
@@ -44,3 +43,10 @@ def test_one_notebook_one_module_and_size_caps():
         for node in ast.walk(ast.parse(src)):
             if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and not node.name.startswith('_') and node.col_offset == 0:
                 assert ast.get_docstring(node), f'{py.name}: {node.name} has no docstring'
+
+def test_no_reference_outside_the_repository():
+    "A reader who clones the repository has the notebooks, the package and the README: nothing may point elsewhere."
+    banned = re.compile(r'shared/|paper\.md|lessons\.md|anchors\.md|style\.md|farmer-dev\.github\.io|\[(?:INF|V2|SUPP)\b')
+    files = [*(ROOT / 'nbs').glob('*.ipynb'), ROOT / 'README.md', ROOT / 'pyproject.toml', *(ROOT / 'farmer').glob('*.py'), *(ROOT / 'bench').glob('*.py')]
+    hits = [f"{f.relative_to(ROOT)}: {m.group(0)!r}" for f in files for m in banned.finditer(f.read_text())]
+    assert not hits, 'cite the paper (arXiv 2510.23588 v2 / the CVPR 2026 supplement), not notes a reader does not have: ' + '; '.join(hits[:10])

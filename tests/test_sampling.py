@@ -1,4 +1,4 @@
-import math, subprocess, sys
+import math
 import pytest, torch
 from conftest import run_cli
 from farmer import Farmer, FarmerConfig
@@ -22,7 +22,7 @@ def test_cached_sampling_equals_recomputation(tiny, guided):
     y = torch.tensor([0, 2, 1])
     gd = Guidance('resample', w=1.5) if guided else Guidance()
     a = generate(m, y, gd, torch.Generator().manual_seed(3))
-    b = generate(m, y, gd, torch.Generator().manual_seed(3), decoder='reference', cache=False)
+    b = generate(m, y, gd, torch.Generator().manual_seed(3), cache=False)
     assert torch.equal(a, b)
     from farmer.sampling import token_drawers
     d, dR = token_drawers(gd, tiny.tokens)
@@ -101,7 +101,7 @@ def test_guidance_validation():
 def run_dir(tmp_path_factory):
     from farmer.train import train
     out = tmp_path_factory.mktemp('runs') / 'r'
-    train(FarmerConfig.preset('digits', steps=4, eval_every=2, batch_size=16), out, progress=False)
+    train(FarmerConfig.preset('digits-small', steps=4, eval_every=2, batch_size=16), out, progress=False)
     return out
 
 def _cli(*args):
@@ -122,3 +122,10 @@ def test_sample_cli(run_dir, tmp_path):
         assert rc == 2 and len(err) == 1 and msg in err[0], (args, err)
     rc, err, _ = _cli('--run', str(tmp_path / 'empty'))
     assert rc == 2 and len(err) == 1 and 'holds no best.safetensors' in err[0]
+
+def test_guidance_presets_are_table6():
+    from farmer.sampling import guidance_preset, GUIDANCE_PRESETS
+    g = guidance_preset('farmer-1.1b-p16')
+    assert (g.mode, g.w, g.T_sigma, g.s_c, g.s_u, g.T_pi_v, g.T_sigma_v, g.T_s) == ('resample', 2.5, 0.9, 5, 5, 0.2, 0.9, 1.1)
+    assert guidance_preset('farmer-1.9b-p8', w=1.0).w == 1.0 and GUIDANCE_PRESETS['farmer-1.9b-p8'].w == 1.5   # overrides copy
+    with pytest.raises(ValueError, match="unknown guidance preset 'x'"): guidance_preset('x')

@@ -17,7 +17,7 @@ def _metrics(run: Path) -> list[dict]:
     return recs
 
 def test_schedules_and_data_order():
-    cfg = FarmerConfig.preset('digits', steps=1000, warmup=100)
+    cfg = FarmerConfig.preset('digits-small', steps=1000, warmup=100)
     assert lr_at(0, cfg) == cfg.lr / 100 and lr_at(99, cfg) == cfg.lr and abs(lr_at(1000, cfg) - cfg.lr_min) < 1e-12
     x, y = load_dataset('digits')
     per_epoch = [global_indices(s, len(x), cfg) for s in range(len(x) // cfg.batch_size)]
@@ -70,6 +70,8 @@ def test_bad_input_one_line_exit_2(tmp_path):
         ('--resume', str(tmp_path / 'missing')): 'does not exist',
         ('--resume', str(run), '--K-I', '3'): 'was trained with K_I=8, not 3',
         ('--patch', '3'): 'not divisible by patch 3',
+        ('--dequant', 'logistic'): "dequant must be 'gaussian' or 'uniform', got 'logistic'",
+        ('--preset', 'fashion-mnist', '--data-root', str(tmp_path / 'nodata')): 'FashionMNIST/raw/t',
     }
     for args, msg in cases.items():
         rc, err = _cli(*args)
@@ -81,10 +83,22 @@ def test_bad_input_one_line_exit_2(tmp_path):
     assert after.keys() == before.keys()
     assert all(after[f] == before[f] for f in before if f.name != 'checkpoint.safetensors')   # nothing overwritten
 
+def test_uniform_dequantisation_recipe():
+    "With dequant='uniform' a training batch is the bin plus U[0, 1) noise: it never leaves its bin, and σ is 0."
+    x, y = load_dataset('digits')
+    cfg = FarmerConfig.preset('digits', dequant='uniform')
+    xb, _, sigma = make_batch(5, x, y, cfg)
+    idx = global_indices(5, len(x), cfg)
+    from farmer.data import to_uint8, to_model_space
+    assert sigma == 0.0 and torch.equal(to_uint8(xb), x[idx])
+    assert (xb - to_model_space(x[idx])).abs().max() > 0.3 * 2 / 256       # noise spreads over the bin
+    xg, _, sg = make_batch(5, x, y, cfg.replace(dequant='gaussian'))
+    assert sg > 0.05 and not torch.equal(to_uint8(xg), x[idx])             # Gaussian noise σ ≫ one bin leaves it
+
 def test_torchrun_two_processes_match_one(tmp_path):
     if shutil.which('torchrun') is None and not (Path(sys.executable).parent / 'torchrun').exists(): pytest.skip('no torchrun')
     torchrun = shutil.which('torchrun') or str(Path(sys.executable).parent / 'torchrun')
-    cfg = FarmerConfig.preset('digits', steps=8, eval_every=4, batch_size=32, warmup=2)
+    cfg = FarmerConfig.preset('digits-small', steps=8, eval_every=4, batch_size=32, warmup=2)
     env = dict(os.environ, OMP_NUM_THREADS='1')
     r = subprocess.run([torchrun, '--standalone', '--nproc_per_node=2', str(Path(__file__).parent / 'ddp_worker.py'),
                         str(tmp_path / 'ddp'), json.dumps(cfg.to_dict())], capture_output=True, text=True, env=env, timeout=300)
@@ -108,7 +122,7 @@ def test_non_finite_steps_are_skipped_and_counted(tmp_path, monkeypatch):
             if calls['n'] == 3: out['loss'] = out['loss'] * float('nan')
         return out
     monkeypatch.setattr(Farmer, 'forward', poisoned)
-    cfg = FarmerConfig.preset('digits', steps=5, eval_every=5, batch_size=16, warmup=1)
+    cfg = FarmerConfig.preset('digits-small', steps=5, eval_every=5, batch_size=16, warmup=1)
     summary, model = train(cfg, tmp_path / 'run', progress=False)
     recs = [r for r in _metrics(tmp_path / 'run') if 'loss' in r]
     assert [r['skipped'] for r in recs] == [0, 0, 1, 1, 1] and summary['skipped_steps'] == 1
