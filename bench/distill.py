@@ -3,10 +3,10 @@ inverse, Jacobi decoding, and the one-pass distilled student (`farmer-distill`).
 
 Timing uses the `photo-patches` shape (N = 64 tokens, d = 48) with perturbed weights (a trained model costs the same),
 reverse pass alone and whole sampling. Quality needs a trained teacher and its student: `--run DIR` (default
-runs/digits) gives the held-out reconstruction error of each decoder (the images decoded from the teacher's latents of
+runs/digits-small) gives the held-out reconstruction error of each decoder (the images decoded from the teacher's latents of
 held-out images) and the FID (offline extractor) of 1,000 samples decoded each way.
 
-    python bench/distill.py [--run runs/digits] [--batch 16] [--rounds 3]
+    python bench/distill.py [--run runs/digits-small] [--batch 16] [--rounds 3]
 """
 import argparse, json, statistics, time
 from pathlib import Path
@@ -23,7 +23,7 @@ def timed(f):
 
 @torch.no_grad()
 def main():
-    ap = argparse.ArgumentParser(); ap.add_argument('--run', default='runs/digits'); ap.add_argument('--batch', type=int, default=16)
+    ap = argparse.ArgumentParser(); ap.add_argument('--run', default='runs/digits-small'); ap.add_argument('--batch', type=int, default=16)
     ap.add_argument('--rounds', type=int, default=3); args = ap.parse_args()
     torch.manual_seed(0)
     model = perturb_parameters(Farmer(FarmerConfig.preset('photo-patches')), 0.02).eval()

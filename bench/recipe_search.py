@@ -15,8 +15,8 @@ from farmer.analysis import ensure_run
 
 # The pre-search default (0.5M parameters, Gaussian noise, batch 128), then the base of the search: the TARFlow
 # reference's size and recipe (width 128, AF 4x2, AR 4 layers, batch 64, lr 2e-3, uniform dequantisation).
-OLD = dict(af_width=64, ar_width=64, ar_layers=2, K_R=8, batch_size=128, lr=1e-3, steps=1500, dequant='gaussian', dropout=0.0)
-BASE = dict(af_width=128, ar_width=128, ar_layers=4, K_R=16, batch_size=64, lr=2e-3, steps=2000, dequant='uniform', dropout=0.0)
+OLD = dict(af_width=64, ar_width=64, ar_layers=2, d_I=2, K_I=8, K_R=8, batch_size=128, lr=1e-3, steps=1500, dequant='gaussian', dropout=0.0)
+BASE = dict(af_width=128, ar_width=128, ar_layers=4, d_I=2, K_I=8, K_R=16, batch_size=64, lr=2e-3, steps=2000, dequant='uniform', dropout=0.0)
 ROWS = {
     'old default': OLD,
     'old default, uniform': dict(OLD, dequant='uniform'),
@@ -32,6 +32,7 @@ ROWS = {
     'no split, K_I 32': dict(BASE, d_I=None, K_I=32),
     'no split, dropout 0.1': dict(BASE, d_I=None, dropout=0.1),
     'no split, weight decay 0.1': dict(BASE, d_I=None, weight_decay=0.1),
+    'no split, K_I 32, gaussian': dict(BASE, d_I=None, K_I=32, dequant='gaussian'),
 }
 
 def row_config(name: str) -> FarmerConfig:

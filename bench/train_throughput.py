@@ -1,4 +1,4 @@
-"""Training throughput (images/s) of the `digits` and `photo-patches` presets and of the same models with K=1 and no
+"""Training throughput (images/s) of the `digits-small` and `photo-patches` presets and of the same models with K=1 and no
 split (the AF-only, TARFlow-like baseline), timed side by side: rounds interleave the four models so that machine noise
 hits them alike. Peak memory: on a GPU the CUDA memory one step allocates beyond the resident model; on CPU the peak RSS (VmHWM, Linux) of a child process that builds the model and runs 3 steps.
 
@@ -10,7 +10,7 @@ from farmer import Farmer, FarmerConfig
 from farmer.runtime import pick_device, autocast
 from farmer.train import make_optimizer
 
-VARIANTS = {'digits': ('digits', {}), 'digits K=1 no split': ('digits', dict(K_I=1, d_I=None)),
+VARIANTS = {'digits-small': ('digits-small', {}), 'digits-small K=1 no split': ('digits-small', dict(K_I=1, d_I=None)),
             'photo-patches': ('photo-patches', {}), 'photo-patches K=1 no split': ('photo-patches', dict(K_I=1, d_I=None))}
 
 def setup(name, device):
@@ -54,7 +54,7 @@ def main():
     for n in VARIANTS:
         mem = peak_memory_cuda(runs[n][1]) if dev.type == 'cuda' else peak_memory_cpu(n)
         res[n] = dict(images_per_s=round(statistics.median(rates[n]), 1), peak_mem_mib=round(mem, 1))
-    for p in ('digits', 'photo-patches'):
+    for p in ('digits-small', 'photo-patches'):
         res[p]['ratio_to_af_only'] = round(res[p]['images_per_s'] / res[f'{p} K=1 no split']['images_per_s'], 3)
     print(f"device: {dev}, {torch.get_num_threads()} threads, median of {args.rounds} interleaved rounds of {args.steps} steps")
     print(f"{'model':28s} {'images/s':>10s} {'peak MiB':>10s} {'FARMER / AF-only':>18s}")

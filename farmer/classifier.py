@@ -62,7 +62,8 @@ def train_classifier(dataset: str, epochs: int = 60, batch: int = 64, lr: float 
 def _weights_dir() -> Path:
     "The installed resource package `farmer.weights` (`pip install .`), else `data/` of the checkout (editable installs)."
     spec = importlib.util.find_spec('farmer.weights')
-    return Path(list(spec.submodule_search_locations)[0]) if spec else Path(__file__).resolve().parents[1] / 'data'
+    import farmer
+    return Path(list(spec.submodule_search_locations)[0]) if spec else Path(farmer.__file__).resolve().parents[1] / 'data'
 
 DATA_DIR = _weights_dir()
 

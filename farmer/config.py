@@ -100,11 +100,12 @@ def validate(c: FarmerConfig):
 # %% ../nbs/00_config.ipynb #c33034a3
 _IMAGENET = dict(channels=3, af_width=768, af_heads=12, ar_width=768, ar_heads=12, K_I=64, K_R=200, lr=1e-4,
                  warmup=5000, batch_size=256, soft_clip=3.0)
-_DIGITS = dict(af_width=128, ar_width=128, ar_layers=4, K_R=16, batch_size=64, lr=2e-3, steps=2000, dequant='uniform')
+_LIKELIHOOD = dict(af_width=128, ar_width=128, ar_layers=4, K_I=32, K_R=16, batch_size=64, lr=2e-3, steps=2000, dequant='uniform')
 PRESETS: dict[str, dict] = {
-    'digits': _DIGITS,
+    'digits': dict(_LIKELIHOOD, d_I=None),
+    'digits-samples': dict(_LIKELIHOOD, d_I=None, dequant='gaussian'),
     'digits-small': dict(),
-    'fashion-mnist': dict(_DIGITS, dataset='fashion-mnist', image_size=28, patch=7, d_I=8, eval_every=500),
+    'fashion-mnist': dict(_LIKELIHOOD, dataset='fashion-mnist', image_size=28, patch=7, d_I=8, eval_every=1000),
     'photo-patches': dict(dataset='photo-patches', image_size=32, channels=3, num_classes=6, patch=4, d_I=16,
                           af_width=128, ar_width=128, K_I=16, K_R=32, lr=5e-4),
     'mnist': dict(dataset='mnist', image_size=28, patch=4, d_I=4, af_width=128, ar_width=128, af_layers=2,
@@ -112,7 +113,7 @@ PRESETS: dict[str, dict] = {
     'cifar10': dict(dataset='cifar10', image_size=32, channels=3, patch=4, d_I=16, af_blocks=6, af_layers=4,
                     af_width=256, ar_layers=6, ar_width=256, K_I=32, K_R=64, cond_repeat=8, lr=5e-4, warmup=1000),
     'imagenet64-556m': dict(_IMAGENET, dataset='imagenet64', image_size=64, num_classes=0, patch=2, d_I=4,
-                            af_blocks=16, af_layers=4, ar_layers=12, cond_repeat=1),
+                            af_blocks=16, af_layers=4, ar_layers=12, cond_repeat=1, dequant='uniform'),
     'imagenet256-1.1b': dict(_IMAGENET, dataset='imagenet256', image_size=256, num_classes=1000, patch=16, d_I=128,
                              af_blocks=28, af_layers=4, ar_layers=12, cond_repeat=64),
     'imagenet256-1.9b': dict(_IMAGENET, dataset='imagenet256', image_size=256, num_classes=1000, patch=16, d_I=128,

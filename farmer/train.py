@@ -163,8 +163,8 @@ def build_parser() -> ArgParser:
     p.add_argument('--out', help='run directory (default runs/<preset>); must be new or empty')
     p.add_argument('--resume', metavar='DIR', help='continue the run in DIR exactly where its checkpoint left it')
     p.add_argument('--device', default='auto', help="'auto', 'cpu', 'cuda', 'cuda:1', ...")
-    p.add_argument('--data-root', help='where mnist/cifar10/folder data live')
-    p.add_argument('--download', action='store_true', help='allow torchvision to download mnist/cifar10')
+    p.add_argument('--data-root', help='where fashion-mnist/mnist/cifar10/folder data live (default $FARMER_DATA, else ~/.cache/farmer)')
+    p.add_argument('--download', action='store_true', help='allow torchvision to download fashion-mnist/mnist/cifar10')
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
     add_dataclass_flags(p.add_argument_group('config (any FarmerConfig field)'), FarmerConfig, 'cfg')
     return p

@@ -50,3 +50,17 @@ def test_no_reference_outside_the_repository():
     files = [*(ROOT / 'nbs').glob('*.ipynb'), ROOT / 'README.md', ROOT / 'pyproject.toml', *(ROOT / 'farmer').glob('*.py'), *(ROOT / 'bench').glob('*.py')]
     hits = [f"{f.relative_to(ROOT)}: {m.group(0)!r}" for f in files for m in banned.finditer(f.read_text())]
     assert not hits, 'cite the paper (arXiv 2510.23588 v2 / the CVPR 2026 supplement), not notes a reader does not have: ' + '; '.join(hits[:10])
+
+def test_methods_are_defined_on_their_class():
+    "Every method of a farmer class names its class in tracebacks and help(): no `Cls.f = _f` assignments."
+    import importlib, inspect, pkgutil, farmer
+    bad = []
+    for m in pkgutil.iter_modules(farmer.__path__):
+        mod = importlib.import_module(f'farmer.{m.name}')
+        for cname, cls in inspect.getmembers(mod, inspect.isclass):
+            if cls.__module__ != mod.__name__: continue
+            for name, f in vars(cls).items():
+                if name.startswith(('__', '_orig_')): continue          # dunders; fastcore's @patch keeps the replaced method
+                f = getattr(f, '__func__', f)
+                if inspect.isfunction(f) and f.__qualname__ != f'{cname}.{name}' and f.__name__ != name: bad.append(f'{cname}.{name} -> {f.__qualname__}')
+    assert not bad, bad
