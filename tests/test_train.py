@@ -68,7 +68,7 @@ def test_bad_input_one_line_exit_2(tmp_path):
         ('--steps', 'many'): "invalid int value: 'many'",
         ('--out', str(run)): 'is not empty; pass --resume',
         ('--resume', str(tmp_path / 'missing')): 'does not exist',
-        ('--resume', str(run), '--K-I', '3'): 'was trained with K_I=8, not 3',
+        ('--resume', str(run), '--K-I', '3'): 'was trained with K_I=32, not 3',
         ('--patch', '3'): 'not divisible by patch 3',
         ('--dequant', 'logistic'): "dequant must be 'gaussian' or 'uniform', got 'logistic'",
         ('--preset', 'fashion-mnist', '--data-root', str(tmp_path / 'nodata')): 'FashionMNIST/raw/t',
