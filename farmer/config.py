@@ -7,9 +7,10 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, fields
 from fastcore.basics import patch
+import math
 
 # %% auto #0
-__all__ = ['PRESETS', 'FarmerConfig', 'validate', 'preset']
+__all__ = ['IMAGENET_TRAIN_IMAGES', 'PRESETS', 'FarmerConfig', 'validate', 'epochs_to_steps', 'preset']
 
 # %% ../nbs/00_config.ipynb #c8487cae
 @dataclass
@@ -98,8 +99,15 @@ def validate(c: FarmerConfig):
     _check(0 <= c.sigma_min <= c.sigma_max, f"need 0 <= sigma_min <= sigma_max, got {c.sigma_min}, {c.sigma_max}")
 
 # %% ../nbs/00_config.ipynb #c33034a3
-_IMAGENET = dict(channels=3, af_width=768, af_heads=12, ar_width=768, ar_heads=12, K_I=64, K_R=200, lr=1e-4,
-                 warmup=5000, batch_size=256, soft_clip=3.0)
+IMAGENET_TRAIN_IMAGES = 1_281_167   # ImageNet-1k training split (both ImageNet presets)
+
+def epochs_to_steps(epochs: float, images: int, batch_size: int) -> int:
+    "Optimizer steps that show `images` training images `epochs` times at `batch_size` (the last batch of each pass counted whole)."
+    return math.ceil(epochs * images / batch_size)
+
+_IMAGENET = dict(channels=3, af_width=768, af_heads=12, ar_width=768, ar_heads=12, K_I=64, K_R=200, soft_clip=3.0,
+                 lr=1e-4, lr_min=1e-6, warmup=5000, weight_decay=0.03, betas=(0.9, 0.95), batch_size=256,
+                 steps=epochs_to_steps(320, IMAGENET_TRAIN_IMAGES, 256), eval_every=5000)   # paper §4.1: 320 epochs, cosine 1e-4 -> 1e-6
 _LIKELIHOOD = dict(af_width=128, ar_width=128, ar_layers=4, K_I=32, K_R=16, batch_size=64, lr=2e-3, steps=2000, dequant='uniform')
 PRESETS: dict[str, dict] = {
     'digits': dict(_LIKELIHOOD, d_I=None),

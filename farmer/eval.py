@@ -94,8 +94,8 @@ def sample_scores(model, guidance: Guidance, real: torch.Tensor, n: int = 1000, 
 COLUMNS = ('run', 'preset', 'guidance', 'bpd', 'fid', 'kid', 'precision', 'recall', 'consistency', 'bayes_accuracy', 'isc', 'bpd_se', 'extractor', 'n')
 
 def evaluate_run(run: str | Path, guidance: tuple[str, ...] = ('none',), w: float = 2.0, n: int = 1000, extractor: str = 'farmer',
-                 allow_download: bool = False, device: str = 'auto', seed: int = 0) -> list[dict]:
-    "One result row per guidance mode for the best weights of run directory `run`."
+                 allow_download: bool = False, device: str = 'auto', seed: int = 0, **guidance_kw) -> list[dict]:
+    "One result row per guidance mode for the best weights of run directory `run`; `guidance_kw` go to the guided modes' `Guidance`."
     run = Path(run); run_file(run, 'best.safetensors')
     dev = pick_device(device)
     model = load_run_model(run, 'best', dev)
@@ -107,7 +107,7 @@ def evaluate_run(run: str | Path, guidance: tuple[str, ...] = ('none',), w: floa
     clf = load_classifier(cfg.dataset)[0] if cfg.num_classes and classifier_path(cfg.dataset).is_file() else None
     rows = []
     for mode in guidance:
-        gd = Guidance(mode, w=w) if mode != 'none' else Guidance()
+        gd = Guidance(mode, w=w, **guidance_kw) if mode != 'none' else Guidance()
         rows.append(dict(run=str(run), preset=cfg.dataset, guidance=mode if mode == 'none' else f'{mode} w={w}', bpd=bpd,
                          **sample_scores(model, gd, xt, n, seed, name, clf, allow_download), bayes_accuracy=bayes, bpd_se=se, extractor=name, n=n))
     return rows

@@ -14,8 +14,9 @@ from .runtime import model_device
 import matplotlib.pyplot as plt
 
 # %% auto #0
-__all__ = ['MODES', 'GUIDANCE_PRESETS', 'Guidance', 'guidance_preset', 'halves', 'resample_cfg', 'tilted_gaussian', 'naive_cfg',
-           'token_drawers', 'generate', 'sample_parser', 'sample_main']
+__all__ = ['MODES', 'GUIDANCE_PRESETS', 'Guidance', 'guidance_preset', 'halves', 'resample_weights', 'resample_cfg',
+           'tilted_gaussian', 'naive_cfg', 'tilted_means', 'token_drawers', 'pool_diversity', 'generate',
+           'sample_parser', 'sample_main']
 
 # %% ../nbs/10_sampling.ipynb #f96b8a01
 MODES = ('none', 'naive', 'resample')
@@ -25,9 +26,9 @@ class Guidance:
     "How to draw each token: unguided (s, T), JetFormer's density CFG, or FARMER's resampling CFG."
     mode: str = 'none'        # 'none', 'naive' or 'resample'
     w: float = 0.0            # guidance scale
-    s: float = 1.0            # unguided / naive: sigma multiplier (supplement §7 s)
-    T: float = 1.0            # unguided / naive: logits divided by T (supplement §7 T; T > 1 flattens)
-    red_scale: float = 1.0    # sigma multiplier of the shared redundant GMM (paper Fig. 7)
+    s: float = 1.0            # unguided / naive: sigma multiplier of the informative GMMs (supplement §7 s)
+    T: float = 1.0            # unguided / naive: informative logits divided by T (supplement §7 T; T > 1 flattens)
+    red_scale: float = 1.0    # sigma multiplier of the redundant draws (paper Fig. 7); 0 = the GMM means
     T_pi: float = 1.0         # resample: proposal logits multiplied by T_pi (A.2)
     T_sigma: float = 1.0      # resample: proposal sigma multiplied by T_sigma
     s_c: int = 5              # resample: candidates from p_c
@@ -37,7 +38,7 @@ class Guidance:
     T_s: float = 1.0          # resample: log-weights multiplied by T_s before resampling
     red_s_c: int = 64         # resample, redundant step: candidates from p_c
     red_s_u: int = 64         # resample, redundant step: candidates from p_u
-    red_pool: str = 'shared'  # 'shared' (one pool for all N redundant tokens) or 'per-token'
+    red_pool: str = 'per-token'  # 'per-token' (a pool for each redundant token) or 'shared' (one pool, literal Algorithm 1)
 
     def __post_init__(self):
         if self.mode not in MODES: raise ValueError(f"unknown guidance mode {self.mode!r}; choose one of: {', '.join(MODES)}")
@@ -48,6 +49,9 @@ class Guidance:
         for k in ('s', 'T', 'red_scale', 'T_pi', 'T_sigma', 'T_pi_v', 'T_sigma_v', 'T_s'):
             if getattr(self, k) < 0 or (k in ('T', 'T_sigma_v') and getattr(self, k) == 0): raise ValueError(f"{k} must be > 0, got {getattr(self, k)}")
         if self.w < 0: raise ValueError(f"guidance scale w must be >= 0, got {self.w}")
+        if self.mode == 'resample' and (self.s, self.T) != (1.0, 1.0):
+            raise ValueError("s and T set unguided and naive sampling; resampling CFG uses T_sigma (σ) and T_pi (logits) instead")
+        if self.mode == 'naive' and self.s == 0: raise ValueError("naive CFG needs s > 0 (its rejection sampler divides by σ); use s = 0 without guidance")
 
 GUIDANCE_PRESETS = {   # paper Table 6 (Appendix A.2): the resampling settings of the four ImageNet-256 models
     'farmer-1.1b-p16': Guidance('resample', w=2.5, T_pi=1.0, T_sigma=0.9, T_pi_v=0.2, T_sigma_v=0.9, T_s=1.1),
@@ -67,17 +71,21 @@ def halves(g: GMM) -> tuple[GMM, GMM]:
     B = g.logits.shape[0] // 2
     return GMM(g.logits[:B], g.mean[:B], g.log_sigma[:B]), GMM(g.logits[B:], g.mean[B:], g.log_sigma[B:])
 
-def resample_cfg(g_c: GMM, g_u: GMM, w: float, generator=None, s_c: int = 5, s_u: int = 5, T_pi: float = 1.0,
-                 T_sigma: float = 1.0, T_pi_v: float = 1.0, T_sigma_v: float = 1.0, T_s: float = 1.0, picks: int = 1) -> torch.Tensor:
-    "Algorithm 1 for mixtures with batch `[...]`: `picks` draws `[..., picks, d]` (with replacement) from one pool each."
+def resample_weights(g_c: GMM, g_u: GMM, w: float, generator=None, s_c: int = 5, s_u: int = 5, T_pi: float = 1.0,
+                     T_sigma: float = 1.0, T_pi_v: float = 1.0, T_sigma_v: float = 1.0, T_s: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    "Steps 2-3 of Algorithm 1 for mixtures with batch `[...]`: candidates `[..., S, d]` and their log-weights `[..., S]`."
     pools = [g.tempered(T_pi, T_sigma).expand(n).sample(generator) for g, n in ((g_c, s_c), (g_u, s_u)) if n > 0]
     cand = torch.cat(pools, -2)                                                      # [..., S, d]
     S = cand.shape[-2]
     ev_c, ev_u = g_c.tempered(T_pi_v, T_sigma_v).expand(S), g_u.tempered(T_pi_v, T_sigma_v).expand(S)
     delta = ev_c.log_prob(cand) - ev_u.log_prob(cand)                                # [..., S]
     coef = torch.cat([torch.full((s_c,), w), torch.full((s_u,), w + 1.0)]).to(delta)
-    logits = (T_s * coef * delta).reshape(-1, S)
-    idx = torch.multinomial(torch.softmax(logits.float(), -1), picks, replacement=True, generator=generator)
+    return cand, (T_s * coef * delta).float()
+
+def resample_cfg(g_c: GMM, g_u: GMM, w: float, generator=None, picks: int = 1, **kw) -> torch.Tensor:
+    "Algorithm 1 for mixtures with batch `[...]`: `picks` draws `[..., picks, d]` (with replacement) from one pool each; `kw` as `resample_weights`."
+    cand, logw = resample_weights(g_c, g_u, w, generator, **kw)
+    idx = torch.multinomial(torch.softmax(logw.reshape(-1, cand.shape[-2]), -1), picks, replacement=True, generator=generator)
     idx = idx.view(*cand.shape[:-2], picks, 1).expand(*cand.shape[:-2], picks, cand.shape[-1])
     return cand.gather(-2, idx)
 
@@ -108,6 +116,17 @@ def naive_cfg(g_c: GMM, g_u: GMM, w: float, generator=None, proposals: int = 100
     return torch.where(first >= 0, x.gather(0, first.clamp(min=0)[None]).squeeze(0), fallback)
 
 # %% ../nbs/10_sampling.ipynb #d295322e
+def tilted_means(g_c: GMM, g_u: GMM, w: float) -> torch.Tensor:
+    "The zero-variance limit of `naive_cfg`: per component the tilted mean (mu_c where the precision is not positive) `[..., K, d]`."
+    sig_c, sig_u = g_c.log_sigma.exp(), g_u.log_sigma.exp()
+    m, _ = tilted_gaussian(g_c.mean, sig_c, g_u.mean, sig_u, w)
+    return torch.where((1 + w) / sig_c ** 2 - w / sig_u ** 2 > 0, m, g_c.mean)
+
+def _per_token(fn, tokens: int, cost: int, budget: int = 2 ** 26) -> torch.Tensor:
+    "`fn(n)` -> `[B, n, d]` for n tokens at a time, so that n·`cost` temporaries stay under `budget` elements; concatenated `[B, tokens, d]`."
+    step = max(1, budget // max(cost, 1))
+    return torch.cat([fn(min(step, tokens - i)) for i in range(0, tokens, step)], 1)
+
 def token_drawers(gd: Guidance, tokens: int):
     "(draw, draw_R) for `ARPrior.sample` under guidance `gd` (None, None for unguided sampling)."
     if gd.mode == 'none': return None, None
@@ -117,17 +136,36 @@ def token_drawers(gd: Guidance, tokens: int):
             return naive_cfg(c.tempered(1 / gd.T, gd.s), u.tempered(1 / gd.T, gd.s), gd.w, gen)
         def draw_R(g, gen):
             c, u = halves(g)
+            if gd.red_scale == 0:                      # the limit of the scaled draws: the tilted mean of a component of p_c
+                k = torch.multinomial(torch.softmax(c.logits.float(), -1), tokens, replacement=True, generator=gen)   # [B, N]
+                return tilted_means(c, u, gd.w).gather(1, k[..., None].expand(*k.shape, c.d))
             return naive_cfg(c.tempered(1, gd.red_scale).expand(tokens), u.tempered(1, gd.red_scale).expand(tokens), gd.w, gen)
         return draw, draw_R
-    kw = dict(T_pi=gd.T_pi, T_sigma=gd.T_sigma, T_pi_v=gd.T_pi_v, T_sigma_v=gd.T_sigma_v, T_s=gd.T_s)
+    kw = dict(T_pi=gd.T_pi, T_pi_v=gd.T_pi_v, T_sigma_v=gd.T_sigma_v, T_s=gd.T_s)
     def draw(g, gen):
         c, u = halves(g)
-        return resample_cfg(c, u, gd.w, gen, gd.s_c, gd.s_u, **kw)[..., 0, :]
+        return resample_cfg(c, u, gd.w, gen, s_c=gd.s_c, s_u=gd.s_u, T_sigma=gd.T_sigma, **kw)[..., 0, :]
     def draw_R(g, gen):
-        c, u = (h.tempered(1, gd.red_scale) for h in halves(g))
-        if gd.red_pool == 'per-token': return resample_cfg(c.expand(tokens), u.expand(tokens), gd.w, gen, gd.red_s_c, gd.red_s_u, **kw)[..., 0, :]
-        return resample_cfg(c, u, gd.w, gen, gd.red_s_c, gd.red_s_u, picks=tokens, **kw)
+        c, u = halves(g)
+        rkw = dict(s_c=gd.red_s_c, s_u=gd.red_s_u, T_sigma=gd.T_sigma * gd.red_scale, **kw)   # red_scale scales the proposals only
+        if gd.red_pool == 'shared': return resample_cfg(c, u, gd.w, gen, picks=tokens, **rkw)
+        cost = (gd.red_s_c + gd.red_s_u) * c.K * c.d * len(c.logits)
+        return _per_token(lambda n: resample_cfg(c.expand(n), u.expand(n), gd.w, gen, **rkw)[..., 0, :], tokens, cost)
     return draw, draw_R
+
+# %% ../nbs/10_sampling.ipynb #621dec7b
+def pool_diversity(g_c: GMM, g_u: GMM, gd: Guidance, tokens: int, generator=None) -> dict[str, torch.Tensor]:
+    "The redundant step of `gd` for mixtures with batch `[B]`: mean ESS of the weights over the pools and distinct z_R rows of the N tokens, each `[B]`."
+    kw = dict(s_c=gd.red_s_c, s_u=gd.red_s_u, T_pi=gd.T_pi, T_sigma=gd.T_sigma * gd.red_scale, T_pi_v=gd.T_pi_v, T_sigma_v=gd.T_sigma_v, T_s=gd.T_s)
+    n = tokens if gd.red_pool == 'per-token' else 1
+    ess, picks = [], []
+    for i in range(n):                                          # one pool at a time: [B, S, d] temporaries only
+        cand, logw = resample_weights(g_c, g_u, gd.w, generator, **kw)
+        p = torch.softmax(logw, -1)                                                    # [B, S]
+        idx = torch.multinomial(p, tokens if gd.red_pool == 'shared' else 1, replacement=True, generator=generator)
+        ess.append(1 / (p ** 2).sum(-1)); picks.append(cand.gather(1, idx[..., None].expand(*idx.shape, cand.shape[-1])))
+    z = torch.cat(picks, 1)                                                            # [B, N, d]
+    return dict(ess=torch.stack(ess).mean(0), distinct=torch.tensor([len(torch.unique(zb, dim=0)) for zb in z]))
 
 # %% ../nbs/10_sampling.ipynb #b01abde0
 @torch.no_grad()

@@ -1,6 +1,6 @@
 "The repository's own rules: README in sync with index.ipynb, CI runs the README's test command, small modules."
 import ast, json, re
-from readme import ROOT, render, claims_block
+from readme import ROOT, render, claims_block, budget_block
 
 def _fenced_commands(text: str) -> list[str]:
     return re.findall(r'```(?:bash|sh)\n(.*?)\n```', text, re.S)
@@ -10,6 +10,9 @@ def test_readme_is_rendered_from_index():
 
 def test_readme_claims_table_is_generated_from_the_measurements():
     assert claims_block() in (ROOT / 'README.md').read_text(), 'the README claims table differs from figures/claims.json: run `python tests/readme.py`'
+
+def test_readme_budget_table_is_computed_by_the_package():
+    assert budget_block() in (ROOT / 'README.md').read_text(), 'the README budget table differs from farmer.budget.budget_table(): run `python tests/readme.py`'
 
 def test_every_claim_has_a_verdict_and_every_readme_figure_exists():
     from farmer.analysis import CLAIMS

@@ -129,3 +129,48 @@ def test_guidance_presets_are_table6():
     assert (g.mode, g.w, g.T_sigma, g.s_c, g.s_u, g.T_pi_v, g.T_sigma_v, g.T_s) == ('resample', 2.5, 0.9, 5, 5, 0.2, 0.9, 1.1)
     assert guidance_preset('farmer-1.9b-p8', w=1.0).w == 1.0 and GUIDANCE_PRESETS['farmer-1.9b-p8'].w == 1.5   # overrides copy
     with pytest.raises(ValueError, match="unknown guidance preset 'x'"): guidance_preset('x')
+
+def _means_hit(z, means):
+    "Whether every row of z `[B, N, d]` equals one of the rows of means `[B, K, d]` (same b)."
+    return bool(((z[:, :, None] - means[:, None]).abs().amax(-1).amin(-1) < 1e-9).all())
+
+@pytest.mark.parametrize('mode', ['none', 'naive', 'resample-per-token', 'resample-shared'])
+def test_red_scale_zero_draws_the_means(tiny, mode):
+    "red_scale = 0 (paper Fig. 7's first column): finite draws at the redundant GMM's means, in every mode."
+    from farmer.sampling import token_drawers, tilted_means
+    m, y = _model(tiny), torch.tensor([0, 2, 1, 1])
+    name, _, pool = mode.partition('-')
+    gd = Guidance(name, w=0.0 if name == 'none' else 1.5, red_scale=0.0, **(dict(red_pool=pool) if pool else {}))
+    d, dR = token_drawers(gd, tiny.tokens)
+    z_I, z_R = m.ar.sample(y, torch.Generator().manual_seed(0), 1 / gd.T, gd.s, 1.0, gd.red_scale, d, dR)   # as generate calls it
+    assert torch.isfinite(z_R).all()
+    g_c, g_u = m.ar(z_I, y)[1], m.ar(z_I, torch.full_like(y, tiny.num_classes))[1]
+    means = {'none': g_c.mean, 'naive': tilted_means(g_c, g_u, gd.w), 'resample': torch.cat([g_c.mean, g_u.mean], 1)}[name]
+    assert _means_hit(z_R, means)
+    assert not _means_hit(z_R, torch.randn_like(means))                  # the check can fail
+
+def test_s_and_T_temper_the_informative_gmms_only(tiny):
+    "s = 0 and a tiny T: every z^I is the mean of its GMM's most likely component, while z^R stays random; red_scale = 0: the reverse."
+    m, y = _model(tiny), torch.tensor([0, 1, 2])
+    z_I, z_R = m.ar.sample(y, torch.Generator().manual_seed(0), 1 / 1e-4, 0.0, 1.0, 1.0)   # what generate passes for Guidance(s=0, T=1e-4)
+    g_I, g_R = m.ar(z_I, y)
+    top = g_I.mean.gather(2, g_I.logits.argmax(-1)[..., None, None].expand(-1, -1, 1, tiny.dim_I)).squeeze(2)   # [B, N, d_I]
+    assert torch.allclose(z_I, top, atol=1e-9) and not _means_hit(z_R, g_R.mean)
+    z_I, z_R = m.ar.sample(y, torch.Generator().manual_seed(0), 1.0, 1.0, 1.0, 0.0)         # Guidance(red_scale=0)
+    g_I, g_R = m.ar(z_I, y)
+    assert _means_hit(z_R, g_R.mean) and not _means_hit(z_I.flatten(0, 1)[:, None], g_I.mean.flatten(0, 1))
+    for kw, msg in ((dict(s=0.9), 's and T set unguided'), (dict(T=1.3), 's and T set unguided')):
+        with pytest.raises(ValueError, match=msg): Guidance('resample', w=1.0, **kw)
+    with pytest.raises(ValueError, match='naive CFG needs s > 0'): Guidance('naive', w=1.0, s=0.0)
+
+def test_pool_diversity():
+    from farmer.sampling import pool_diversity
+    gen = torch.Generator().manual_seed(0)
+    u = GMM(torch.randn(3, 4, generator=gen), torch.randn(3, 4, 6, generator=gen), torch.zeros(3, 4, 6))
+    c = GMM(u.logits, u.mean + 0.5 * torch.randn(3, 4, 6, generator=gen), u.log_sigma)
+    flat = pool_diversity(c, u, Guidance('resample', w=2.0, T_s=0.0, red_s_c=5, red_s_u=3, red_pool='shared'), 8, gen)
+    assert torch.allclose(flat['ess'], torch.full((3,), 8.0))            # uniform weights: ESS = pool size
+    sharp = pool_diversity(c, u, Guidance('resample', w=2.0, T_s=50.0, red_pool='shared'), 8, gen)
+    assert (sharp['ess'] < 1.5).all() and (sharp['distinct'] <= 2).all()  # near one-hot weights: the tokens copy one candidate
+    per = pool_diversity(c, u, Guidance('resample', w=2.0, T_s=50.0, red_pool='per-token'), 8, gen)
+    assert (per['distinct'] == 8).all()
