@@ -12,7 +12,11 @@ hits them alike. Quality needs a trained teacher and its student: `--run DIR` (d
 reconstruction error of each decoder (images decoded from the teacher's latents of held-out images) and the FID (offline
 extractor) of 1,000 samples decoded each way (the same latents for every decoder).
 
-    python bench/distill.py [--run runs/digits] [--batches 1,256] [--rounds 3]
+With `--claim`, the distillation row of the README's claims table (figures/claims.json) is recorded from this run: quality
+is kept if the student's FID is within 10% of the teacher's (the paper: +1.4%), and the inverse is fast if the student's
+AF reverse is at least 5x faster than the teacher's in the latency regime at the larger token count (the paper: 22x).
+
+    python bench/distill.py [--run runs/digits] [--batches 1,256] [--rounds 3] [--claim]
 """
 import argparse, json, statistics, time
 from pathlib import Path
@@ -48,7 +52,8 @@ def speed(shape: str, batch: int, rounds: int) -> dict:
 def main():
     ap = argparse.ArgumentParser(); ap.add_argument('--run', default='runs/digits'); ap.add_argument('--batches', default='1,256')
     ap.add_argument('--shapes', default='digits,photo-patches'); ap.add_argument('--rounds', type=int, default=3)
-    ap.add_argument('--out', help='also write the results as JSON here'); args = ap.parse_args()
+    ap.add_argument('--out', help='also write the results as JSON here')
+    ap.add_argument('--claim', action='store_true', help="record the claims table's distillation row (needs a student in --run)"); args = ap.parse_args()
     res = dict(threads=torch.get_num_threads(), speed={})
     print(f"CPU, {torch.get_num_threads()} threads, seconds per image, median of {args.rounds} interleaved rounds; speed-up over the KV-cached teacher")
     for shape in args.shapes.split(','):
@@ -75,6 +80,26 @@ def main():
         print(f"quality on {run} (held-out {m.cfg.dataset}, 1,000 unguided samples, the same latents for every decoder):")
         for k, v in q.items(): print(f"  {k:8s} reconstruction MSE {v['recon_mse']:.2e}   FID {v['fid']:.3f}")
     else: print(f"no student in {run}: run `farmer-distill --run {run}` for the quality rows")
+    if args.claim:
+        if 'quality' not in res: raise SystemExit(f"bench/distill.py: --claim needs a student in {run}; run `farmer-distill --run {run}` first")
+        record(res, args)
     if args.out: Path(args.out).write_text(json.dumps(res, indent=1) + '\n')
+
+def record(res: dict, args):
+    "The claims-table row for distillation, from this run's numbers."
+    from farmer.analysis import analysis_setup, record_claim
+    q, sp = res['quality'], res['speed']
+    big = max(sp, key=lambda k: (sp[k]['tokens'], -int(k.rsplit(' ', 1)[1])))        # most tokens, smallest batch
+    lat = {k: v for k, v in sp.items() if k.endswith(' batch 1')}
+    thr = {k: v for k, v in sp.items() if not k.endswith(' batch 1')}
+    keeps, fast = q['student']['fid'] <= 1.1 * q['teacher']['fid'], sp[big]['reverse_speedup']['student'] >= 5
+    fmt = lambda d: ', '.join(f"{v['reverse_speedup']['student']:.1f}× (N = {v['tokens']})" for v in d.values())
+    whole = ', '.join(f"{v['sampling_speedup']['student']:.1f}×" for v in lat.values())
+    ours = (f"FID {q['teacher']['fid']:.2f} → {q['student']['fid']:.2f} (`{args.run}`); AF inverse one image at a time {fmt(lat)}, "
+            f"whole sampling {whole}; at batch {int(next(iter(thr)).rsplit(' ', 1)[1]) if thr else '-'} {fmt(thr)} (CPU)")
+    v = 'yes' if keeps and fast else 'partly' if keeps or fast else 'no'
+    record_claim(analysis_setup(fast=False), 'distillation', 'one-step distillation keeps quality at a large speed-up (Tables 4–5)',
+                 'FID 5.55 → 5.63, AF inverse 22× faster', ours, v, '`bench/distill.py --claim`, `nbs/13_distill.ipynb`')
+    print(f"recorded the distillation claim: {v} - {ours}")
 
 if __name__ == '__main__': main()

@@ -23,6 +23,7 @@ class FarmerConfig:
     num_classes: int = 10             # 0 = unconditional; the null class (CFG) has id `num_classes`
     value_range: tuple = (-1.0, 1.0)  # model space of pixel values (the BPD is invariant to it)
     patch: int = 2                    # p: tokens are C*p*p raw pixel values
+    basis: str = 'pixel'              # fixed orthonormal transform of each token: 'pixel' (none), 'dct' or 'haar' (coarse first; ours)
     # autoregressive flow (paper eqs. 8-10)
     af_blocks: int = 4                # n blocks, alternating token order
     af_layers: int = 2                # causal Transformer layers per block
@@ -95,6 +96,8 @@ def validate(c: FarmerConfig):
     _check(len(c.value_range) == 2 and lo < hi, f"value_range must be (lo, hi) with lo < hi, got {c.value_range}")
     _check(c.soft_clip > 0 and 0 <= c.label_drop < 1 and 0 <= c.ema < 1, "soft_clip must be > 0, label_drop and ema in [0, 1)")
     _check(c.dequant in ('gaussian', 'uniform'), f"dequant must be 'gaussian' or 'uniform', got {c.dequant!r}")
+    _check(c.basis in ('pixel', 'dct', 'haar'), f"basis must be 'pixel', 'dct' or 'haar', got {c.basis!r}")
+    _check(c.basis != 'haar' or c.patch & (c.patch - 1) == 0, f"basis 'haar' needs a power-of-two patch, got patch {c.patch}; use basis 'dct' or 'pixel'")
     _check(0 <= c.dropout < 1, f"dropout must be in [0, 1), got {c.dropout}")
     _check(0 <= c.sigma_min <= c.sigma_max, f"need 0 <= sigma_min <= sigma_max, got {c.sigma_min}, {c.sigma_max}")
 

@@ -15,7 +15,7 @@ from einops import rearrange
 # %% auto #0
 __all__ = ['DATASETS', 'PHOTOS', 'FASHION_FILES', 'register_dataset', 'load_dataset', 'import_torchvision',
            'torchvision_shim_applied', 'read_idx', 'to_model_space', 'to_uint8', 'bin_width', 'sigma_schedule',
-           'dequantize_gaussian', 'dequantize_uniform', 'patchify', 'unpatchify']
+           'dequantize_gaussian', 'dequantize_uniform', 'patchify', 'unpatchify', 'token_basis']
 
 # %% ../nbs/01_data.ipynb #46313522
 DATASETS: dict[str, Callable] = {}
@@ -198,3 +198,37 @@ def unpatchify(t: torch.Tensor, p: int, channels: int) -> torch.Tensor:
     "Tokens `[B, N, C*p*p]` -> images `[B, C, H, W]` (square)."
     h = int(round(math.sqrt(t.shape[1])))
     return rearrange(t, 'b (h w) (c p1 p2) -> b c (h p1) (w p2)', h=h, c=channels, p1=p, p2=p)
+
+# %% ../nbs/01_data.ipynb #0413025d
+def _dct(p: int) -> torch.Tensor:
+    "Orthonormal 1-D DCT-II `[p, p]`, row k = frequency k."
+    n, k = torch.arange(p, dtype=torch.float64), torch.arange(p, dtype=torch.float64)[:, None]
+    m = torch.cos(math.pi * (n + 0.5) * k / p) * math.sqrt(2 / p)
+    m[0] /= math.sqrt(2)
+    return m
+
+def _haar(p: int) -> tuple[torch.Tensor, list[int]]:
+    "Orthonormal 1-D Haar basis `[p, p]` (p a power of 2), coarse to fine, and the scale level of each row."
+    rows, levels = [torch.full((p,), p ** -0.5, dtype=torch.float64)], [0]
+    for lvl in range(int(math.log2(p))):
+        w = p // 2 ** lvl                                     # support of the wavelets at this level
+        for j in range(2 ** lvl):
+            r = torch.zeros(p, dtype=torch.float64)
+            r[j * w:j * w + w // 2], r[j * w + w // 2:(j + 1) * w] = w ** -0.5, -w ** -0.5
+            rows.append(r); levels.append(lvl + 1)
+    return torch.stack(rows), levels
+
+def token_basis(name: str, channels: int, p: int) -> torch.Tensor:
+    "Orthonormal `[d, d]` (d = C·p², fp64): row i is the i-th basis vector, coarse first, in the `(c p1 p2)` layout; tokens' = tokens @ Q.T."
+    d = channels * p * p
+    if name == 'pixel': return torch.eye(d, dtype=torch.float64)
+    if name == 'dct': B, level = _dct(p), list(range(p))
+    elif name == 'haar':
+        if p & (p - 1): raise ValueError(f"basis 'haar' needs a power-of-two patch, got patch {p}; use basis 'dct' or 'pixel'")
+        B, level = _haar(p)
+    else: raise ValueError(f"unknown basis {name!r}; choose one of: pixel, dct, haar")
+    order = sorted(((u, v, c) for c in range(channels) for u in range(p) for v in range(p)),
+                   key=lambda t: (level[t[0]] + level[t[1]], level[t[0]], t[0], t[1], t[2]))
+    Q = torch.zeros(d, channels, p, p, dtype=torch.float64)
+    for i, (u, v, c) in enumerate(order): Q[i, c] = torch.outer(B[u], B[v])
+    return Q.flatten(1)

@@ -17,7 +17,8 @@ from .runtime import (pick_device, save_checkpoint, load_checkpoint, optimizer_t
 
 # %% auto #0
 __all__ = ['inverse_step', 'jacobi_reverse', 'Student', 'distill_loss', 'DistillConfig', 'student_decoder', 'jacobi_decoder',
-           'load_student', 'recon_error', 'distill', 'plot_block_mse', 'distill_main']
+           'teacher_samples', 'load_student', 'block_errors', 'recon_error', 'distill', 'plot_block_mse',
+           'distill_main']
 
 # %% ../nbs/13_distill.ipynb #5e8ffdf1
 def inverse_step(blk: AFBlock, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -77,7 +78,7 @@ def distill_loss(teacher: AF, student: Student, x: torch.Tensor, generator: torc
 @dataclass
 class DistillConfig:
     "The recipe of one-step distillation (Algorithm 2)."
-    steps: int = 400            # optimisation steps
+    steps: int = 1000           # optimisation steps (reaches the teacher's FID on the default run: the search below)
     batch_size: int = 128
     lr: float = 3e-4
     lr_min: float = 1e-6
@@ -86,6 +87,8 @@ class DistillConfig:
     betas: tuple = (0.9, 0.95)
     grad_clip: float = 1.0
     max_noise: float = 0.3      # s ~ U[0, max_noise] on the latent (paper: 0.3)
+    prior_frac: float = 0.0     # share of each batch taken from the teacher's own samples instead of training images (ours; 0 = Algorithm 2)
+    prior_bank: int = 4096      # how many teacher samples are drawn, once, for that share
     eval_every: int = 100
     seed: int = 0
 
@@ -94,6 +97,7 @@ class DistillConfig:
         for k in ('steps', 'batch_size', 'eval_every'):
             if getattr(self, k) < 1: raise ValueError(f"{k} must be a positive integer, got {getattr(self, k)}")
         if self.lr <= 0 or self.max_noise < 0: raise ValueError("lr must be > 0 and max_noise >= 0")
+        if not 0 <= self.prior_frac <= 1 or self.prior_bank < 1: raise ValueError(f"prior_frac must be in [0, 1] and prior_bank >= 1, got {self.prior_frac}, {self.prior_bank}")
 
 
 def student_decoder(model, student: Student):
@@ -109,6 +113,18 @@ def jacobi_decoder(model, tol: float = 1e-4, stats: list | None = None):
     return dec
 
 # %% ../nbs/13_distill.ipynb #96c1bd0b
+@torch.no_grad()
+def teacher_samples(model, n: int, seed: int, chunk: int = 1024) -> torch.Tensor:
+    "Tokens `[n', N, d]` of n unguided samples of the teacher (AR prior, then its exact sequential AF inverse), non-finite ones dropped."
+    g = torch.Generator(device=model_device(model)).manual_seed(seed)
+    out = []
+    for i in range(0, n, chunk):
+        b = min(chunk, n - i)
+        y = model.labels(None if model.cfg.num_classes == 0 else torch.arange(i, i + b) % model.cfg.num_classes, b, model_device(model))
+        out.append(model.af.reverse(model.from_ar(*model.ar.sample(y, g))))
+    x = torch.cat(out)
+    return x[torch.isfinite(x).flatten(1).all(1)]
+
 def load_student(run: str | Path, model) -> Student:
     "The distilled student of `run` for teacher `model`; refuses one distilled from another teacher config."
     tensors, meta = load_checkpoint(run_file(run, 'student.safetensors', f'run farmer-distill --run {run}'))
@@ -121,12 +137,15 @@ def _teacher_diff(meta: dict, cfg: FarmerConfig) -> tuple | None:
     return config_diff(FarmerConfig.from_dict(meta['teacher']).to_dict(), cfg.to_dict())
 
 @torch.no_grad()
-def recon_error(model, student: Student, images: torch.Tensor) -> float:
-    "Mean squared error, in model space, of student.reverse(teacher latents) against the teacher's tokens of uint8 `images`."
+def block_errors(model, student: Student, images: torch.Tensor) -> list[float]:
+    "Per block of the student chain (block n first), the MSE of its output Z̃^{t-1} against the teacher's Z^{t-1}, from the teacher's clean latents of uint8 `images`."
     from farmer.data import to_model_space
-    x = model.to_tokens(to_model_space(images, model.cfg.value_range).to(model_device(model)))
-    z, _ = model.af(x)
-    return ((student.reverse(z) - x) ** 2).mean().item()
+    path = model.af.path(model.to_tokens(to_model_space(images, model.cfg.value_range).to(model_device(model))))
+    return [((zt - path[-2 - i]) ** 2).mean().item() for i, zt in enumerate(student.chain(path[-1]))]
+
+def recon_error(model, student: Student, images: torch.Tensor) -> float:
+    "Mean squared error, in model space, of student.reverse(teacher latents) against the teacher's tokens of uint8 `images` (the last of `block_errors`)."
+    return block_errors(model, student, images)[-1]
 
 # %% ../nbs/13_distill.ipynb #0912a396
 def distill(run: str | Path, dc: DistillConfig = DistillConfig(), resume: bool = False, device: str = 'auto',
@@ -151,11 +170,14 @@ def distill(run: str | Path, dc: DistillConfig = DistillConfig(), resume: bool =
     elif ck.exists(): raise ValueError(f"{run} already has a distillation; pass --resume to continue it")
     xtr, _ = load_dataset(cfg.dataset, 'train', image_size=cfg.image_size)
     xte, _ = load_dataset(cfg.dataset, 'test', image_size=cfg.image_size)
+    bank = teacher_samples(model, dc.prior_bank, dc.seed) if dc.prior_frac > 0 else None   # deterministic: the same bank on resume
     log, t_start = open(log_path, 'a'), time.time()
     meta = lambda: dict(distill=asdict(dc), teacher=cfg.to_dict(), loop=loop)
     for step in tqdm(range(loop['step'], min(dc.steps, stop_at or dc.steps)), initial=loop['step'], total=dc.steps, disable=not progress, desc='farmer-distill'):
         t0, g = time.perf_counter(), step_generator(dc.seed, step)
         x = model.to_tokens(dequantize_gaussian(xtr[global_indices(step, len(xtr), dc)], cfg.sigma_min, cfg.value_range, g).to(dev))
+        if bank is not None and (k := round(dc.prior_frac * len(x))):      # the teacher's own samples: the latents the student will decode
+            x = torch.cat([bank[global_indices(step, len(bank), dc)[:k].to(dev)], x[k:]])
         for grp in opt.param_groups: grp['lr'] = lr_at(step, dc)
         loss, per_block = distill_loss(model.af, student, x, g, dc.max_noise)
         opt.zero_grad(set_to_none=True); loss.backward()

@@ -8,7 +8,7 @@ import math
 import torch
 import torch.nn as nn
 from .config import FarmerConfig
-from .data import patchify, unpatchify, bin_width
+from .data import patchify, unpatchify, bin_width, token_basis
 from .af import AF
 from .ar import ARPrior
 from fastcore.basics import patch
@@ -23,6 +23,7 @@ class Farmer(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.af, self.ar = AF(cfg), ARPrior(cfg)
+        self.register_buffer('basis', token_basis(cfg.basis, cfg.channels, cfg.patch).float(), persistent=False)   # Q [d, d]
         self.ar_flip = self.af.last_flip != cfg.final_permute   # AR order = reversed natural order?
 
     def to_ar_order(self, z: torch.Tensor) -> torch.Tensor:
@@ -49,14 +50,16 @@ def _normalizer(self: Farmer) -> tuple[float, float]:
 
 @patch
 def to_tokens(self: Farmer, x: torch.Tensor) -> torch.Tensor:
-    "Images `[B, C, H, W]` in model space -> the AF's input tokens `[B, N, d]` (normalised to [-1, 1], patchified)."
+    "Images `[B, C, H, W]` in model space -> the AF's input tokens `[B, N, d]` (normalised to [-1, 1], patchified, in `cfg.basis`)."
     c, h = self._normalizer()
-    return patchify((x - c) / h, self.cfg.patch)
+    t = patchify((x - c) / h, self.cfg.patch)
+    return t if self.cfg.basis == 'pixel' else t @ self.basis.to(t.dtype).T
 
 @patch
 def to_images(self: Farmer, t: torch.Tensor) -> torch.Tensor:
     "Inverse of `to_tokens`: AF-space tokens `[B, N, d]` -> images `[B, C, H, W]` in model space."
     c, h = self._normalizer()
+    t = t if self.cfg.basis == 'pixel' else t @ self.basis.to(t.dtype)
     return unpatchify(t, self.cfg.patch, self.cfg.channels) * h + c
 
 @patch

@@ -50,10 +50,11 @@ def teacher_run(tmp_path_factory):
     train(FarmerConfig.preset('digits-small', steps=20, eval_every=10, batch_size=32, af_width=32, ar_width=32), out, progress=False)
     return out
 
-def test_distill_resume_is_exact_and_refuses_other_teachers(teacher_run, tmp_path):
+@pytest.mark.parametrize('prior_frac', [0.0, 0.5])
+def test_distill_resume_is_exact_and_refuses_other_teachers(teacher_run, tmp_path, prior_frac):
     a, b = tmp_path / 'a', tmp_path / 'b'
     shutil.copytree(teacher_run, a); shutil.copytree(teacher_run, b)
-    dc = DistillConfig(steps=12, batch_size=32, eval_every=4)
+    dc = DistillConfig(steps=12, batch_size=32, eval_every=4, prior_frac=prior_frac, prior_bank=64)
     sa, _ = distill(a, dc, progress=False)
     distill(b, dc, progress=False, stop_at=6)
     assert not (b / 'student.safetensors').exists()
@@ -79,3 +80,12 @@ def test_distill_and_decoder_cli(teacher_run, tmp_path):
         rc, err, out = run_cli('farmer.sampling:sample_main', '--run', str(run), '--decoder', dec, '--n', '2', '--out', str(tmp_path / dec))
         assert rc == 0 and (tmp_path / f'{dec}.png').exists(), err
     assert 'iterations per block' in out
+
+def test_teacher_samples_and_prior_share(teacher_run):
+    from farmer.distill import teacher_samples
+    m = load_run_model(teacher_run)
+    x = teacher_samples(m, 10, 0, chunk=4)
+    assert x.shape == (10, m.cfg.tokens, m.cfg.d) and torch.isfinite(x).all()
+    assert torch.equal(x, teacher_samples(m, 10, 0, chunk=4))                 # the same bank on resume
+    for kw in (dict(prior_frac=1.5), dict(prior_bank=0)):
+        with pytest.raises(ValueError, match='prior_frac must be in'): DistillConfig(**kw)

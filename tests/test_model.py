@@ -156,3 +156,24 @@ def test_param_counts_match_paper_table1():
     assert abs(c11['total'] / 1.1e9 - 1) < 0.05 and abs(c19['total'] / 1.9e9 - 1) < 0.05
     assert abs(c11['ar'] / 295e6 - 1) < 0.05 and abs(c11['af'] / 828e6 - 1) < 0.05
     assert abs(param_counts(FarmerConfig.preset('imagenet64-556m'))['total'] / 556e6 - 1) < 0.05
+
+@pytest.mark.parametrize('basis', ['dct', 'haar'])
+def test_token_basis_is_an_exact_rotation(tiny, basis):
+    "An orthonormal token basis: exact round trip, log-det of encode still the brute-force one, and the BPD of a rotation-invariant model unchanged."
+    from farmer.af import logdet_bruteforce
+    m = _model(tiny.replace(basis=basis), 0.05).eval()
+    x = _x(m.cfg)
+    with torch.no_grad(): z, ld = m.encode(x)
+    assert torch.allclose(m.decode(z), x, atol=1e-10)
+    assert torch.allclose(ld, logdet_bruteforce(lambda v: m.encode(v)[0], x), atol=1e-8)
+    assert not torch.allclose(m.to_tokens(x), _model(tiny).to_tokens(x))          # the basis is applied
+    cfg = FarmerConfig(d_I=None, K_I=1)
+    pixel, rotated = Farmer(cfg).double(), Farmer(cfg.replace(basis=basis)).double()
+    for net in (pixel, rotated): nn.init.zeros_(net.ar.head_I.proj.weight)     # AF identity, prior N(0, I): rotation invariant
+    k = torch.randint(0, 256, (64, 1, 8, 8), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+    xx = dequantize_uniform(k, generator=torch.Generator().manual_seed(1)).double()
+    with torch.no_grad(): assert torch.allclose(pixel(xx)['bpd'], rotated(xx)['bpd'], atol=1e-10)
+
+def test_token_basis_bad_input():
+    with pytest.raises(ValueError, match="basis must be 'pixel', 'dct' or 'haar'"): FarmerConfig(basis='fourier')
+    with pytest.raises(ValueError, match="needs a power-of-two patch, got patch 7"): FarmerConfig.preset('fashion-mnist', basis='haar')
