@@ -127,6 +127,10 @@ def _per_token(fn, tokens: int, cost: int, budget: int = 2 ** 26) -> torch.Tenso
     step = max(1, budget // max(cost, 1))
     return torch.cat([fn(min(step, tokens - i)) for i in range(0, tokens, step)], 1)
 
+def _redundant_kw(gd: Guidance) -> dict:
+    "`resample_weights` settings of the redundant step: its pool sizes, and `red_scale` on the proposals' σ only."
+    return dict(s_c=gd.red_s_c, s_u=gd.red_s_u, T_pi=gd.T_pi, T_sigma=gd.T_sigma * gd.red_scale, T_pi_v=gd.T_pi_v, T_sigma_v=gd.T_sigma_v, T_s=gd.T_s)
+
 def token_drawers(gd: Guidance, tokens: int):
     "(draw, draw_R) for `ARPrior.sample` under guidance `gd` (None, None for unguided sampling)."
     if gd.mode == 'none': return None, None
@@ -146,8 +150,7 @@ def token_drawers(gd: Guidance, tokens: int):
         c, u = halves(g)
         return resample_cfg(c, u, gd.w, gen, s_c=gd.s_c, s_u=gd.s_u, T_sigma=gd.T_sigma, **kw)[..., 0, :]
     def draw_R(g, gen):
-        c, u = halves(g)
-        rkw = dict(s_c=gd.red_s_c, s_u=gd.red_s_u, T_sigma=gd.T_sigma * gd.red_scale, **kw)   # red_scale scales the proposals only
+        c, u, rkw = *halves(g), _redundant_kw(gd)
         if gd.red_pool == 'shared': return resample_cfg(c, u, gd.w, gen, picks=tokens, **rkw)
         cost = (gd.red_s_c + gd.red_s_u) * c.K * c.d * len(c.logits)
         return _per_token(lambda n: resample_cfg(c.expand(n), u.expand(n), gd.w, gen, **rkw)[..., 0, :], tokens, cost)
@@ -156,7 +159,7 @@ def token_drawers(gd: Guidance, tokens: int):
 # %% ../nbs/10_sampling.ipynb #621dec7b
 def pool_diversity(g_c: GMM, g_u: GMM, gd: Guidance, tokens: int, generator=None) -> dict[str, torch.Tensor]:
     "The redundant step of `gd` for mixtures with batch `[B]`: mean ESS of the weights over the pools and distinct z_R rows of the N tokens, each `[B]`."
-    kw = dict(s_c=gd.red_s_c, s_u=gd.red_s_u, T_pi=gd.T_pi, T_sigma=gd.T_sigma * gd.red_scale, T_pi_v=gd.T_pi_v, T_sigma_v=gd.T_sigma_v, T_s=gd.T_s)
+    kw = _redundant_kw(gd)
     n = tokens if gd.red_pool == 'per-token' else 1
     ess, picks = [], []
     for i in range(n):                                          # one pool at a time: [B, S, d] temporaries only
