@@ -14,7 +14,8 @@ extractor) of 1,000 samples decoded each way (the same latents for every decoder
 
 With `--claim`, the distillation row of the README's claims table (figures/claims.json) is recorded from this run: quality
 is kept if the student's FID is within 10% of the teacher's (the paper: +1.4%), and the inverse is fast if the student's
-AF reverse is at least 5x faster than the teacher's in the latency regime at the larger token count (the paper: 22x).
+AF reverse is at least 5x faster than the teacher's in the latency regime at the larger token count (the paper: 22x);
+the verdict is 'yes' when both hold, else 'no', in the column of the run's dataset.
 
     python bench/distill.py [--run runs/digits] [--batches 1,256] [--rounds 3] [--claim]
 """
@@ -76,7 +77,7 @@ def main():
         q = {k: dict(recon_mse=((d(zt) - x) ** 2).mean().item(),
                      fid=sample_scores(m, Guidance(), xt, 1000, 0, f'farmer-{m.cfg.dataset}', decode=None if k == 'teacher' else d)['fid'])
              for k, d in tdecs.items()}
-        res['quality'] = q
+        res['quality'], res['dataset'] = q, m.cfg.dataset
         print(f"quality on {run} (held-out {m.cfg.dataset}, 1,000 unguided samples, the same latents for every decoder):")
         for k, v in q.items(): print(f"  {k:8s} reconstruction MSE {v['recon_mse']:.2e}   FID {v['fid']:.3f}")
     else: print(f"no student in {run}: run `farmer-distill --run {run}` for the quality rows")
@@ -97,9 +98,9 @@ def record(res: dict, args):
     whole = ', '.join(f"{v['sampling_speedup']['student']:.1f}×" for v in lat.values())
     ours = (f"FID {q['teacher']['fid']:.2f} → {q['student']['fid']:.2f} (`{args.run}`); AF inverse one image at a time {fmt(lat)}, "
             f"whole sampling {whole}; at batch {int(next(iter(thr)).rsplit(' ', 1)[1]) if thr else '-'} {fmt(thr)} (CPU)")
-    v = 'yes' if keeps and fast else 'partly' if keeps or fast else 'no'
-    record_claim(analysis_setup(fast=False), 'distillation', 'one-step distillation keeps quality at a large speed-up (Tables 4–5)',
-                 'FID 5.55 → 5.63, AF inverse 22× faster', ours, v, '`bench/distill.py --claim`, `nbs/13_distill.ipynb`')
+    v = 'yes' if keeps and fast else 'no'
+    record_claim(analysis_setup(fast=False, dataset=res['dataset']), 'distillation', 'one-step distillation keeps quality at a large speed-up (Tables 4–5)',
+                 'FID 5.55 → 5.63, AF inverse 22× faster', ours, '`bench/distill.py --claim`, `nbs/13_distill.ipynb`', reproduces=v)
     print(f"recorded the distillation claim: {v} - {ours}")
 
 if __name__ == '__main__': main()

@@ -17,8 +17,9 @@ from .runtime import config_diff, load_run_model
 from .train import train
 
 # %% auto #0
-__all__ = ['FAST_STEPS', 'CLAIMS', 'ensure_run', 'Analysis', 'project_root', 'analysis_setup', 'default_model',
-           'laplacian_variance', 'ssim', 'record_claim', 'claims_table', 'k1_flow_nll']
+__all__ = ['FAST_STEPS', 'ANALYSIS_DATA', 'CLASS_NAMES', 'ABLATION_CORE', 'CLAIMS', 'DATASETS', 'ensure_run', 'Analysis',
+           'project_root', 'analysis_setup', 'default_model', 'ablation_rows', 'laplacian_variance', 'ssim', 'verdict',
+           'record_claim', 'claims_table', 'k1_flow_nll']
 
 # %% ../nbs/14_analysis.ipynb #8744b922
 def ensure_run(cfg: FarmerConfig, out: str | Path, **train_kw) -> dict:
@@ -35,25 +36,34 @@ def ensure_run(cfg: FarmerConfig, out: str | Path, **train_kw) -> dict:
 
 # %% ../nbs/14_analysis.ipynb #ce61f31b
 FAST_STEPS = dict(steps=60, eval_every=30, warmup=10)   # every training run in FAST mode
+ANALYSIS_DATA = {   # dataset -> the preset and overrides every analysis run of it shares, and its one-seed sweeps (paper Fig. 6)
+    'digits': dict(preset='digits-small', overrides=dict(steps=1000), sweeps=dict(K_I=(16,), d_I=(1, 3))),
+    'fashion-mnist': dict(preset='fashion-mnist', overrides=dict(steps=800, eval_every=400), sweeps=dict(K_I=(8,), d_I=(2, 16)))}
+CLASS_NAMES = {'digits': tuple('0123456789'), 'fashion-mnist': ('T-shirt/top', 'trouser', 'pullover', 'dress', 'coat', 'sandal', 'shirt', 'sneaker', 'bag', 'ankle boot')}
 
 @dataclass
 class Analysis:
-    "Where an analysis chapter reads and writes, and how long it trains."
+    "Where an analysis chapter reads and writes, which dataset it studies, and how long it trains."
     fast: bool
-    root: Path      # runs/ and figures/ live here
+    root: Path                   # runs/ and figures/ live here
+    dataset: str = 'digits'      # a key of ANALYSIS_DATA
+    def __post_init__(self):
+        if self.dataset not in ANALYSIS_DATA: raise ValueError(f"no analysis recipe for dataset {self.dataset!r}; choose one of: {', '.join(ANALYSIS_DATA)}")
     @property
     def runs(self) -> Path: return self.root / 'runs'
     @property
     def figures(self) -> Path: return self.root / 'figures'
     @property
     def claims(self) -> Path: return self.figures / 'claims.json'
-    def config(self, name: str = 'digits-small', **overrides) -> FarmerConfig:
-        "Preset `name` with `overrides`, shortened to `FAST_STEPS` in FAST mode."
-        return preset(name, **{**overrides, **(FAST_STEPS if self.fast else {})})
+    def config(self, **overrides) -> FarmerConfig:
+        "The dataset's analysis recipe with `overrides`, shortened to `FAST_STEPS` in FAST mode."
+        r = ANALYSIS_DATA[self.dataset]
+        return preset(r['preset'], **{**r['overrides'], **overrides, **(FAST_STEPS if self.fast else {})})
+    def run_dir(self, row: str = 'full', seed: int = 0) -> Path: return self.runs / 'analysis' / self.dataset / f'{row}-seed{seed}'
     def figure(self, fig, name: str) -> Path:
-        "Save matplotlib `fig` as figures/`name`.png (dpi 120) and return the path."
+        "Save matplotlib `fig` as figures/`name`-`dataset`.png (dpi 120) and return the path."
         self.figures.mkdir(parents=True, exist_ok=True)
-        fig.savefig(p := self.figures / f'{name}.png', dpi=120, bbox_inches='tight')
+        fig.savefig(p := self.figures / f'{name}-{self.dataset}.png', dpi=120, bbox_inches='tight')
         return p
 
 def project_root(start: Path | None = None) -> Path:
@@ -62,16 +72,31 @@ def project_root(start: Path | None = None) -> Path:
         if (d / 'pyproject.toml').is_file() and '[tool.nbdev]' in (d / 'pyproject.toml').read_text(): return d
     raise ValueError(f"no farmer checkout above {start or Path.cwd()}; run the analyses from inside the repository, or set FARMER_FAST=1")
 
-def analysis_setup(fast: bool | None = None) -> Analysis:
-    "FAST (env FARMER_FAST=1, or `fast=True`): a temporary root; FULL: the repository."
+def analysis_setup(fast: bool | None = None, dataset: str | None = None) -> Analysis:
+    "FAST (env FARMER_FAST=1, or `fast=True`): a temporary root, digits; FULL: the repository, fashion-mnist (env FARMER_ANALYSIS_DATA overrides)."
     fast = os.environ.get('FARMER_FAST') == '1' if fast is None else fast
-    return Analysis(True, Path(tempfile.mkdtemp(prefix='farmer-fast-'))) if fast else Analysis(False, project_root())
+    dataset = dataset or os.environ.get('FARMER_ANALYSIS_DATA') or ('digits' if fast else 'fashion-mnist')
+    return Analysis(True, Path(tempfile.mkdtemp(prefix='farmer-fast-')), dataset) if fast else Analysis(False, project_root(), dataset)
 
 # %% ../nbs/14_analysis.ipynb #6ba2c39e
-def default_model(a: Analysis, device: str = 'cpu'):
-    "The `digits-small` model of `a` (trained now if missing): best weights, eval mode."
-    ensure_run(a.config(), a.runs / 'digits-small', progress=False)
-    return load_run_model(a.runs / 'digits-small', 'best', device)
+def default_model(a: Analysis, seed: int = 0, device: str = 'cpu'):
+    "The `full` model of `a`'s dataset with `seed` (trained now if missing): best weights, eval mode."
+    ensure_run(a.config(seed=seed), a.run_dir('full', seed), progress=False)
+    return load_run_model(a.run_dir('full', seed), 'best', device)
+
+# %% ../nbs/14_analysis.ipynb #ab1cd002
+ABLATION_CORE = {   # row -> config overrides of the recipe; two seeds each
+    'full': {}, 'table3-base': dict(d_I=None, cond_repeat=1, final_permute=False),
+    'table3-dimred': dict(cond_repeat=1, final_permute=False), 'table3-dimred-repeat': dict(final_permute=False),
+    'table3-dimred-permute': dict(cond_repeat=1), 'factor-out-normal': dict(redundant='normal'),
+    'nosplit': dict(d_I=None), 'dct': dict(basis='dct'), 'dct-nosplit': dict(basis='dct', d_I=None)}
+
+def ablation_rows(a: Analysis) -> dict[str, tuple[dict, tuple]]:
+    "Row -> (config overrides, seeds) of every ablation run on `a`'s dataset: the core rows with seeds 0 and 1, K = 1 and the sweeps with seed 0."
+    sweeps = ANALYSIS_DATA[a.dataset]['sweeps']
+    if a.fast: sweeps = {k: v[:1] for k, v in sweeps.items()}
+    rows = {r: (ov, (0,) if a.fast else (0, 1)) for r, ov in ABLATION_CORE.items()}
+    return rows | {'k1-nosplit': (dict(K_I=1, d_I=None), (0,))} | {f'{k}={v}': ({k: v}, (0,)) for k, vs in sweeps.items() for v in vs}
 
 # %% ../nbs/14_analysis.ipynb #5e3e1c3b
 def laplacian_variance(x: torch.Tensor) -> torch.Tensor:
@@ -87,23 +112,35 @@ def ssim(x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
 
 # %% ../nbs/14_analysis.ipynb #2502910e
 CLAIMS = ('dim-reduction', 'condition-repeat', 'final-permute', 'resampling-cfg', 'shared-redundant-gmm', 'k1-is-af',
-          'distillation', 'partial-interpolation', 'logdet-blur', 'unguided-s-T')
+          'distillation', 'partial-interpolation', 'logdet-blur', 'unguided-s-T', 'token-basis')
+DATASETS = {'digits': 'digits (8×8, d = 4)', 'fashion-mnist': 'Fashion-MNIST (28×28, d = 49)'}   # the table's columns
 
-def record_claim(a: Analysis, key: str, claim: str, paper: str, ours: str, reproduces: str, where: str) -> dict:
-    "Merge one verdict into `a.claims` (JSON) and return it; `reproduces` is 'yes', 'no' or 'partly'."
+def verdict(effects) -> str:
+    "'yes' if every (effect, noise) pair has effect > 2 noise, 'no' if any has effect < -2 noise, else 'inconclusive'."
+    v = ['inconclusive' if not (math.isfinite(e) and math.isfinite(n)) else 'yes' if e > 2 * n else 'no' if e < -2 * n else 'inconclusive'
+         for e, n in effects]
+    return 'no' if 'no' in v else 'yes' if v and all(x == 'yes' for x in v) else 'inconclusive'
+
+def record_claim(a: Analysis, key: str, claim: str, paper: str, ours: str, where: str, effects=(), reproduces: str | None = None) -> dict:
+    "Merge one verdict for `a.dataset` into `a.claims` (JSON) and return it: from `effects` [(effect, seed noise), ...], or `reproduces` ('yes'/'no') for exact checks."
     if key not in CLAIMS: raise ValueError(f"unknown claim {key!r}; choose one of: {', '.join(CLAIMS)}")
-    if reproduces not in ('yes', 'no', 'partly'): raise ValueError(f"reproduces must be 'yes', 'no' or 'partly', got {reproduces!r}")
+    if (reproduces is None) == (not effects): raise ValueError("give either effects [(effect, noise), ...] or reproduces='yes'/'no', not both or neither")
+    if reproduces not in (None, 'yes', 'no'): raise ValueError(f"reproduces must be 'yes' or 'no', got {reproduces!r}")
     d = json.loads(a.claims.read_text()) if a.claims.is_file() else {}
-    d[key] = dict(claim=claim, paper=paper, ours=ours, reproduces=reproduces, where=where)
+    e = d.setdefault(a.dataset, {})[key] = dict(claim=claim, paper=paper, ours=ours, where=where, effects=[[float(x), float(n)] for x, n in effects],
+                                                reproduces=reproduces or verdict(effects))
     a.claims.parent.mkdir(parents=True, exist_ok=True)
     tmp = a.claims.with_suffix('.tmp'); tmp.write_text(json.dumps(d, indent=1, ensure_ascii=False)); tmp.replace(a.claims)
-    return d[key]
+    return e
 
 def claims_table(path: str | Path) -> str:
-    "The Markdown table of the claims recorded in `path`, in `CLAIMS` order."
+    "The Markdown table of the claims recorded in `path`: one row per claim (`CLAIMS` order), one column per dataset."
     d = json.loads(Path(path).read_text())
-    rows = ['| claim | paper | ours | reproduces? | evidence |', '|---|---|---|---|---|']
-    rows += [f"| {e['claim']} | {e['paper']} | {e['ours']} | **{e['reproduces']}** | {e['where']} |" for k in CLAIMS if (e := d.get(k))]
+    first = lambda k, f: next((d[ds][k][f] for ds in DATASETS if k in d.get(ds, {})), '')
+    cell = lambda ds, k: f"**{e['reproduces']}**: {e['ours']}" if (e := d.get(ds, {}).get(k)) else 'not measured'
+    rows = [f"| claim | paper | {' | '.join(DATASETS.values())} | evidence |", '|---' * (len(DATASETS) + 3) + '|']
+    rows += [f"| {first(k, 'claim')} | {first(k, 'paper')} | {' | '.join(cell(ds, k) for ds in DATASETS)} | {first(k, 'where')} |"
+             for k in CLAIMS if any(k in d.get(ds, {}) for ds in DATASETS)]
     return '\n'.join(rows)
 
 # %% ../nbs/14_analysis.ipynb #df1e9600

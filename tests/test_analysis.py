@@ -1,7 +1,8 @@
 "The analysis toolkit: image measures against brute force, the FAST/FULL switch, claims, and ensure_run."
 import json
 import numpy as np, pytest, torch
-from farmer.analysis import (analysis_setup, project_root, laplacian_variance, ssim, record_claim, claims_table, CLAIMS, FAST_STEPS)
+from farmer.analysis import (analysis_setup, project_root, laplacian_variance, ssim, record_claim, claims_table, verdict, CLAIMS, FAST_STEPS,
+                             ANALYSIS_DATA, Analysis, ablation_rows)
 from farmer.config import FarmerConfig
 from farmer.analysis import ensure_run
 from readme import ROOT
@@ -30,27 +31,51 @@ def test_ssim_identity_symmetry_and_noise_order():
     assert torch.allclose(ssim(x, y), ssim(y, x)) and (ssim(x, y) < 1).all()
 
 def test_fast_mode_never_writes_into_the_repository(monkeypatch):
-    monkeypatch.setenv('FARMER_FAST', '1')
+    monkeypatch.setenv('FARMER_FAST', '1'); monkeypatch.delenv('FARMER_ANALYSIS_DATA', raising=False)
     a = analysis_setup()
-    assert a.fast and ROOT not in a.root.parents and a.root != ROOT and a.config().steps == FAST_STEPS['steps']
+    assert a.fast and ROOT not in a.root.parents and a.root != ROOT and a.config().steps == FAST_STEPS['steps'] and a.dataset == 'digits'
     monkeypatch.setenv('FARMER_FAST', '0')
     full = analysis_setup()
-    assert not full.fast and full.root == ROOT and full.claims == ROOT / 'figures' / 'claims.json'
-    assert full.config().steps == FarmerConfig.preset('digits-small').steps
+    assert not full.fast and full.root == ROOT and full.claims == ROOT / 'figures' / 'claims.json' and full.dataset == 'fashion-mnist'
+    assert full.config().steps == ANALYSIS_DATA['fashion-mnist']['overrides']['steps'] and full.config().patch == 7
+    monkeypatch.setenv('FARMER_ANALYSIS_DATA', 'digits')
+    assert analysis_setup().config() == FarmerConfig.preset('digits-small', steps=1000)
+    monkeypatch.setenv('FARMER_ANALYSIS_DATA', 'cifar')
+    with pytest.raises(ValueError, match='no analysis recipe for dataset'): analysis_setup()
+
+def test_ablation_rows_share_the_recipe_and_seed_the_core_twice():
+    a = Analysis(False, ROOT, 'fashion-mnist')
+    rows = ablation_rows(a)
+    cfgs = {(r, s): a.config(seed=s, **ov) for r, (ov, seeds) in rows.items() for s in seeds}
+    assert len(set(map(str, (c.to_dict() for c in cfgs.values())))) == len(cfgs)            # no two runs train the same thing
+    assert {c.steps for c in cfgs.values()} == {800} and {c.dataset for c in cfgs.values()} == {'fashion-mnist'}
+    assert all(seeds == (0, 1) for r, (_, seeds) in rows.items() if not (r.startswith(('K_I=', 'd_I=')) or r == 'k1-nosplit'))
+    assert cfgs['dct-nosplit', 1].basis == 'dct' and cfgs['dct-nosplit', 1].dim_R == 0 and cfgs['full', 0].dim_I == 8
 
 def test_project_root_error(tmp_path):
     with pytest.raises(ValueError, match='no farmer checkout'): project_root(tmp_path)
 
-def test_claims_are_merged_ordered_and_validated():
+def test_verdicts_follow_twice_the_seed_noise():
+    assert [verdict([(e, 1.0)]) for e in (2.01, 1.99, -1.99, -2.01)] == ['yes', 'inconclusive', 'inconclusive', 'no']
+    assert verdict([(5, 1), (-5, 1)]) == 'no' and verdict([(5, 1), (0, 1)]) == 'inconclusive' and verdict([(5, 1), (1, 0.1)]) == 'yes'
+    assert verdict([(5, float('nan'))]) == 'inconclusive' and verdict([]) == 'inconclusive'
+
+def test_claims_are_merged_per_dataset_ordered_and_validated():
     a = analysis_setup(fast=True)
-    record_claim(a, CLAIMS[-1], 'last', 'p', 'o', 'no', 'w')
-    record_claim(a, CLAIMS[0], 'first', 'p', 'o', 'partly', 'w')
-    record_claim(a, CLAIMS[0], 'first again', 'p', 'o', 'yes', 'w')       # replaces, does not duplicate
-    rows = claims_table(a.claims).splitlines()[2:]
-    assert [r.split(' | ')[0] for r in rows] == ['| first again', '| last'] and '**yes**' in rows[0]
-    with pytest.raises(ValueError, match='reproduces must be'): record_claim(a, CLAIMS[0], 'c', 'p', 'o', 'maybe', 'w')
-    with pytest.raises(ValueError, match='unknown claim'): record_claim(a, 'nope', 'c', 'p', 'o', 'yes', 'w')
-    assert set(json.loads(a.claims.read_text())) == {CLAIMS[0], CLAIMS[-1]}
+    fm = Analysis(True, a.root, 'fashion-mnist')
+    record_claim(a, CLAIMS[-1], 'last', 'p', 'o', 'w', reproduces='no')
+    record_claim(a, CLAIMS[0], 'first', 'p', 'o', 'w', effects=[(1.0, 1.0)])
+    record_claim(a, CLAIMS[0], 'first again', 'p', 'o', 'w', effects=[(3.0, 1.0)])       # replaces, does not duplicate
+    record_claim(fm, CLAIMS[0], 'first again', 'p', 'fm', 'w', effects=[(-3.0, 1.0)])
+    rows = claims_table(a.claims).splitlines()
+    assert rows[0].count('|') == 6 and 'Fashion-MNIST' in rows[0]
+    assert [r.split(' | ')[0] for r in rows[2:]] == ['| first again', '| last']
+    assert '**yes**: o | **no**: fm' in rows[2] and '**no**: o | not measured' in rows[3]
+    with pytest.raises(ValueError, match="'yes' or 'no'"): record_claim(a, CLAIMS[0], 'c', 'p', 'o', 'w', reproduces='partly')
+    with pytest.raises(ValueError, match='either effects'): record_claim(a, CLAIMS[0], 'c', 'p', 'o', 'w', effects=[(1, 1)], reproduces='yes')
+    with pytest.raises(ValueError, match='unknown claim'): record_claim(a, 'nope', 'c', 'p', 'o', 'w', reproduces='yes')
+    d = json.loads(a.claims.read_text())
+    assert set(d['digits']) == {CLAIMS[0], CLAIMS[-1]} and d['digits'][CLAIMS[0]]['effects'] == [[3.0, 1.0]]
 
 def test_ensure_run_trains_reuses_resumes_and_refuses(tmp_path):
     cfg = FarmerConfig.preset('digits-small', steps=12, eval_every=6, warmup=2, batch_size=32, af_width=16, ar_width=16, af_layers=1, ar_layers=1)

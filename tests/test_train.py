@@ -71,7 +71,7 @@ def test_bad_input_one_line_exit_2(tmp_path):
         ('--resume', str(run), '--K-I', '3'): 'was trained with K_I=32, not 3',
         ('--patch', '3'): 'not divisible by patch 3',
         ('--dequant', 'logistic'): "dequant must be 'gaussian' or 'uniform', got 'logistic'",
-        ('--preset', 'fashion-mnist', '--data-root', str(tmp_path / 'nodata')): 'FashionMNIST/raw/t',
+        ('--preset', 'fashion-mnist', '--data-root', str(tmp_path / 'nodata'), '--out', str(tmp_path / 'fm')): 'FashionMNIST/raw/t',
     }
     for args, msg in cases.items():
         rc, err = _cli(*args)
