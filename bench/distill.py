@@ -35,7 +35,7 @@ def timed(f):
 def speed(shape: str, batch: int, rounds: int) -> dict:
     "Seconds per image of the AF reverse and of whole sampling for each decoder (median of `rounds` interleaved rounds)."
     torch.manual_seed(0)
-    model = perturb_parameters(Farmer(FarmerConfig.preset(shape)), 0.02).eval()
+    model = perturb_parameters(Farmer(preset(shape)), 0.02).eval()
     decs = {'teacher': model.decode, 'jacobi': jacobi_decoder(model, 1e-4), 'student': student_decoder(model, Student(model.af).eval())}
     y = torch.arange(batch) % model.cfg.num_classes
     z = model.from_ar(*model.ar.sample(y, torch.Generator().manual_seed(0)))

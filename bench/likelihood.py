@@ -1,73 +1,91 @@
-"""Held-out likelihood of FARMER against the flow it extends, side by side: on the same data, steps and recipe, with
-parameter counts within 10% of each other, train
+"""Test-split likelihood of FARMER against the flow it extends, every model tuned the same way on validation.
 
-- FARMER (the dataset's preset: AF + AR with per-token informative GMMs and the shared redundant GMM),
-- the AF alone (`K_I=1, d_I=None`: every latent token gets one diagonal Gaussian from the AR, i.e. a TARFlow-style
-  flow whose last step is one more autoregressive affine block, paper Appendix A.1), and
-- JetFormer's factor-out (`redundant='normal'`: the redundant channels get N(0, I); with the split of `SPLIT`, since
-  the default digits model has none),
+For each dataset, four models on the dataset's likelihood preset (same data, steps, recipe):
 
-each with several seeds, and print the held-out BPD (mean ± sd over seeds) and FARMER's relative gain over the AF.
-Runs go to `runs/likelihood/<dataset>/<model>-seed<k>` and are reused when finished (resumed when cut short), so the
-table can be built in parts; the numbers go to `figures/likelihood.json`, which the README quotes.
+- FARMER without the split (every latent token gets its own K_I-component GMM),
+- FARMER with the split (d_I informative channels per token, one shared redundant GMM),
+- JetFormer's factor-out (the same split, with z_R ~ N(0, I) instead of the shared GMM),
+- the AF alone (`K_I=1, d_I=None`: one diagonal Gaussian per latent token from the causal AR, i.e. a TARFlow-style flow
+  with one more autoregressive affine block, paper Appendix A.1).
 
-    python bench/likelihood.py [--datasets digits,fashion-mnist] [--seeds 2] [--data-root DIR]
+Every model gets the same search on the validation split: the learning rate over `LRS` (seed 0); the AF alone also
+its width, over two widths whose parameter counts bracket the largest FARMER's within 10%. The setting with the best
+validation BPD is then trained with seeds 1 and 2 as well, and the table reports the test BPD of the three seeds: mean
+and 95% t-interval, and each FARMER row's gain over the AF alone with Welch's interval (`farmer.analysis.effect`).
+Runs go to `runs/likelihood/<dataset>/<row>` and are reused when finished (resumed when cut short); the numbers go to
+`figures/likelihood.json`, which the training chapter and the README quote.
+
+    python bench/likelihood.py [--datasets digits,fashion-mnist] [--data-root DIR]
 
 Fashion-MNIST needs its four IDX files under DATA_ROOT/FashionMNIST/raw/ (`farmer-train --preset fashion-mnist
 --download` fetches them) or `--data-root`/$FARMER_DATA pointing at a copy.
 """
 import argparse, json, statistics
 from pathlib import Path
-import torch
-from farmer import FarmerConfig
+from farmer.config import preset
 from farmer.model import param_counts
-from farmer.analysis import ensure_run
+from farmer.analysis import ensure_run, effect
 
-SPLIT = {'digits': 2, 'fashion-mnist': 8}   # d_I of the factor-out row (the default digits model has no split)
-MODELS = {'FARMER': lambda ds: {}, 'AF alone (K=1, no split)': lambda ds: dict(K_I=1, d_I=None),
-          'factor-out (z_R ~ N(0, I))': lambda ds: dict(redundant='normal', d_I=SPLIT[ds])}
+LRS = (1e-3, 2e-3, 3e-3)
+SEEDS = (0, 1, 2)
+SPLIT = {'digits': 2, 'fashion-mnist': 8}                    # d_I of the split rows
+AF_WIDTHS = {'digits': (120, 136), 'fashion-mnist': (136, 152)}
+MODELS = {'FARMER, no split': lambda ds: [dict(d_I=None)], 'FARMER, split': lambda ds: [dict(d_I=SPLIT[ds])],
+          'factor-out': lambda ds: [dict(d_I=SPLIT[ds], redundant='normal')],
+          'AF alone': lambda ds: [dict(K_I=1, d_I=None, af_width=w) for w in AF_WIDTHS[ds]]}
 
-def slug(name: str) -> str: return name.split(' ')[0].lower()
+def slug(over: dict) -> str: return '_'.join(f'{k}={v}' for k, v in over.items())
 
-def run_table(dataset: str, seeds: int, data_root: str | None, only: tuple = tuple(slug(m) for m in MODELS)) -> dict:
-    "Train (or reuse) every model x seed of `dataset`; return {model: {params, bpd: [per seed], mean, sd}}."
-    rows = {}
-    for name, kw in MODELS.items():
-        if slug(name) not in only: continue
-        bpds = []
-        for seed in range(seeds):
-            cfg = FarmerConfig.preset(dataset, seed=seed, **kw(dataset))
-            s = ensure_run(cfg, Path('runs/likelihood') / dataset / f'{slug(name)}-seed{seed}', progress=False, data_root=data_root)
-            bpds.append(s['best_heldout_bpd'])
-            print(f"  {dataset:14s} {name:28s} seed {seed}: best held-out BPD {bpds[-1]:.4f} (step {s['best_step']}, {s['wall_s']:.0f} s)", flush=True)
-        rows[name] = dict(params=param_counts(cfg)['total'], steps=cfg.steps, bpd=bpds, mean=statistics.mean(bpds),
-                          sd=statistics.stdev(bpds) if len(bpds) > 1 else float('nan'))
-    return rows
+def model_row(ds: str, name: str, data_root: str | None) -> dict:
+    "Search on validation, then three seeds of the chosen setting; return the row."
+    runs = Path('runs/likelihood') / ds
+    train = lambda over: ensure_run(preset(ds, **over), runs / slug(over), progress=False, data_root=data_root, compile=True)
+    search = {}
+    for arch in MODELS[name](ds):
+        for lr in LRS:
+            over = dict(arch, lr=lr, seed=0)
+            s = train(over)
+            search[slug(over)] = dict(over=over, val_bpd=s['best_val_bpd'])
+            print(f"  {ds:14s} {name:16s} {slug(over):40s} val BPD {s['best_val_bpd']:.4f}  ({s['wall_s']:.0f} s)", flush=True)
+    best = min(search.values(), key=lambda r: r['val_bpd'])['over']
+    tests = [train(dict(best, seed=s))['test_bpd'] for s in SEEDS]
+    return dict(chosen={k: v for k, v in best.items() if k != 'seed'}, params=param_counts(preset(ds, **best))['total'], search=search,
+                test_bpd=tests, mean=statistics.mean(tests), ci=_mean_ci(tests))
+
+def _mean_ci(v: list[float]) -> list[float]:
+    "95% t-interval of the mean of `v` (via `effect` against zeros: the same rule as every claim)."
+    e = effect([0.0] * len(v), v, paired=True, better='higher')
+    return [e['lo'], e['hi']]
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--datasets', default='digits,fashion-mnist', help='presets to compare (comma-separated)')
-    p.add_argument('--seeds', type=int, default=2)
-    p.add_argument('--models', default=','.join(m.split(' ')[0] for m in MODELS), help='which rows to train (first words: FARMER,AF,factor-out)')
+    p.add_argument('--models', default=';'.join(MODELS), help='rows to train, separated by semicolons')
     p.add_argument('--data-root', help='data root for Fashion-MNIST (default: $FARMER_DATA or ~/.cache/farmer)')
     p.add_argument('--out', default='figures/likelihood.json')
     a = p.parse_args()
     path = Path(a.out)
     for ds in a.datasets.split(','):
-        rows = run_table(ds, a.seeds, a.data_root, tuple(m.lower() for m in a.models.split(',')))
-        result = json.loads(path.read_text()) if path.is_file() else {}          # re-read: another process may have written rows
-        result[ds] = {**result.get(ds, {}), **rows}
-        path.parent.mkdir(exist_ok=True); path.write_text(json.dumps(result, indent=1))
-    print(f"\n| dataset | model | parameters | steps | held-out BPD (mean ± sd, {a.seeds} seeds) | vs the AF alone |\n|---|---|---|---|---|---|")
-    for ds in a.datasets.split(','):
-        rows = result[ds]; af = rows.get('AF alone (K=1, no split)')
-        if af is None or 'FARMER' not in rows: continue
-        for name, r in ((n, rows[n]) for n in MODELS if n in rows):
-            g = 100 * (1 - r['mean'] / af['mean'])
-            gain = 'baseline' if r is af else f"{g:.1f}% lower" if g >= 0 else f"{-g:.1f}% higher"
-            print(f"| {ds} | {name} | {r['params'] / 1e6:.2f}M ({100 * (r['params'] / rows['FARMER']['params'] - 1):+.1f}%) | {r['steps']} "
-                  f"| {r['mean']:.3f} ± {r['sd']:.3f} | {gain} |")
+        for name in a.models.split(';'):
+            row = model_row(ds, name, a.data_root)
+            result = json.loads(path.read_text()) if path.is_file() else {}   # re-read: another process may have written rows
+            result.setdefault(ds, {})[name] = row
+            path.parent.mkdir(exist_ok=True); path.write_text(json.dumps(result, indent=1))
+    print(table(json.loads(path.read_text())))
 
-if __name__ == '__main__':
-    torch.set_num_threads(min(2, torch.get_num_threads()))
-    main()
+def table(result: dict) -> str:
+    "The Markdown table of `figures/likelihood.json`: test BPD of three seeds, and each row against the AF alone."
+    lines = ['| dataset | model | chosen on validation | parameters | test BPD, mean [95% CI] (3 seeds) | vs the AF alone [95% CI] |',
+             '|---|---|---|---|---|---|']
+    for ds, rows in result.items():
+        af = rows.get('AF alone')
+        for name, r in rows.items():
+            if af is None or r is af: gain = 'baseline'
+            else:
+                e = effect(af['test_bpd'], r['test_bpd'], better='lower')      # BPD drop, Welch
+                gain = f"{100 * e['effect'] / af['mean']:.1f}% lower [{100 * e['lo'] / af['mean']:.1f}, {100 * e['hi'] / af['mean']:.1f}]"
+            chosen = ', '.join(f'{k}={v}' for k, v in r['chosen'].items())
+            lines.append(f"| {ds} | {name} | {chosen} | {r['params'] / 1e6:.2f}M | {r['mean']:.3f} [{r['ci'][0]:.3f}, {r['ci'][1]:.3f}] | {gain} |")
+    return '\n'.join(lines)
+
+if __name__ == '__main__': main()

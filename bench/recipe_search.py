@@ -36,7 +36,7 @@ ROWS = {
 }
 
 def row_config(name: str) -> FarmerConfig:
-    return FarmerConfig.preset('digits', **{**ROWS[name], 'eval_every': 250})
+    return preset('digits', **{**ROWS[name], 'eval_every': 250})
 
 def slug(name: str) -> str: return ''.join(c if c.isalnum() or c in '.-' else '_' for c in name)
 

@@ -24,7 +24,7 @@ def main():
     ap.add_argument('--device', default='auto'); args = ap.parse_args()
     dev = pick_device(args.device)
     torch.manual_seed(0)
-    model = perturb_parameters(Farmer(FarmerConfig.preset('photo-patches')), 0.02).to(dev).eval()
+    model = perturb_parameters(Farmer(preset('photo-patches')), 0.02).to(dev).eval()
     y = torch.arange(args.batch, device=dev) % model.cfg.num_classes
     modes = {'none': Guidance(), 'naive': Guidance('naive', w=2.0), 'resample': Guidance('resample', w=2.0)}
     t = {k: [] for k in ('ar_cached', 'ar_uncached', 'af_cached', 'af_uncached', *[f'total_{m}' for m in modes])}

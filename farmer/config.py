@@ -15,7 +15,7 @@ __all__ = ['IMAGENET_TRAIN_IMAGES', 'PRESETS', 'FarmerConfig', 'validate', 'epoc
 # %% ../nbs/00_config.ipynb #c8487cae
 @dataclass
 class FarmerConfig:
-    "Every setting of a FARMER model and its training recipe; validated on creation."
+    "Every setting of a FARMER model and its training recipe; validated on creation. The defaults are the `digits` preset."
     # data
     dataset: str = 'digits'           # name in the dataset registry (`farmer.data`)
     image_size: int = 8               # H = W
@@ -23,42 +23,42 @@ class FarmerConfig:
     num_classes: int = 10             # 0 = unconditional; the null class (CFG) has id `num_classes`
     value_range: tuple = (-1.0, 1.0)  # model space of pixel values (the BPD is invariant to it)
     patch: int = 2                    # p: tokens are C*p*p raw pixel values
-    basis: str = 'pixel'              # fixed orthonormal transform of each token: 'pixel' (none), 'dct' or 'haar' (coarse first; ours)
+    basis: str = 'pixel'              # fixed orthonormal transform of each token: 'pixel' (none), 'dct', 'haar' (coarse first) or 'random' (ours)
+    val_images: int = 300             # training images held out as the validation split (selection happens there)
     # autoregressive flow (paper eqs. 8-10)
     af_blocks: int = 4                # n blocks, alternating token order
     af_layers: int = 2                # causal Transformer layers per block
-    af_width: int = 64
+    af_width: int = 128
     af_heads: int = 4
     soft_clip: float = 3.0            # log-scale soft clip c*tanh(a/c)
+    mix: str = 'none'                 # learned channel mixing of every token before the AF: 'none' (the paper) or 'lu' (ours)
     # autoregressive prior (paper eqs. 11-14)
-    ar_layers: int = 2
-    ar_width: int = 64
+    ar_layers: int = 4
+    ar_width: int = 128
     ar_heads: int = 4
-    d_I: int | None = 2               # informative channels per token; None = d (no dimension reduction)
-    K_I: int = 8                      # components of each informative GMM
-    K_R: int = 8                      # components of the shared redundant GMM
+    d_I: int | None = None            # informative channels per token; None = d (no dimension reduction)
+    K_I: int = 32                     # components of each informative GMM
+    K_R: int = 16                     # components of the shared redundant GMM
     redundant: str = 'gmm'            # 'gmm' (FARMER) or 'normal' (JetFormer factor-out, z_R ~ N(0, I))
     red_head_width: int | None = None # width before the redundant head (None = ar_width) (our reading, 1.9B preset)
     cond_repeat: int = 4              # M copies of the class embedding
     final_permute: bool = True        # AR runs opposite to the last AF block
-    ar_input_noise: float = 0.0       # JetFormer-style noise on AR inputs in training (off in the paper)
     mlp_ratio: int = 4
-    dropout: float = 0.0              # residual dropout in every Transformer layer (training only)
     # training recipe (paper §4.1; what it leaves open, our reading)
-    steps: int = 1500                 # the digits default ends at its best held-out BPD (see the training chapter)
-    batch_size: int = 128
-    lr: float = 1e-3
+    steps: int = 2000                 # optimizer steps
+    batch_size: int = 64              # global batch (split over torchrun processes)
+    lr: float = 2e-3
     lr_min: float = 1e-6
     warmup: int = 100
     weight_decay: float = 0.03
     betas: tuple = (0.9, 0.95)
-    dequant: str = 'gaussian'         # 'gaussian' (cosine σ schedule, for samples) or 'uniform' (U[0, 1) bin, for BPD)
+    dequant: str = 'uniform'          # 'uniform' (U[0, 1) in each bin, for BPD) or 'gaussian' (cosine σ schedule, for samples)
     sigma_max: float = 0.1            # Gaussian dequantisation noise, cosine-annealed (on the [-1, 1] scale)
     sigma_min: float = 0.005
     label_drop: float = 0.1
+    hflip: bool = False               # random horizontal flips of training images (ImageNet-256; ADM and TARFlow flip)
     grad_clip: float = 1.0
-    ema: float = 0.0                  # EMA decay of weights, 0 = off
-    eval_every: int = 250
+    eval_every: int = 250             # steps between validation evaluations (and checkpoints)
     seed: int = 0
 
     def __post_init__(self):
@@ -83,7 +83,8 @@ def _check(ok: bool, msg: str):
 
 def validate(c: FarmerConfig):
     "Raise one clear `ValueError` for the first inconsistent field of `c`."
-    for k in ('image_size', 'channels', 'patch', 'af_blocks', 'af_layers', 'ar_layers', 'K_I', 'K_R', 'cond_repeat', 'steps', 'batch_size'):
+    for k in ('image_size', 'channels', 'patch', 'af_blocks', 'af_layers', 'ar_layers', 'K_I', 'K_R', 'cond_repeat', 'steps',
+              'batch_size', 'eval_every', 'val_images'):
         _check(isinstance(getattr(c, k), int) and getattr(c, k) >= 1, f"{k} must be a positive integer, got {getattr(c, k)!r}")
     divs = [p for p in range(1, c.image_size + 1) if c.image_size % p == 0]
     _check(c.image_size % c.patch == 0, f"image_size {c.image_size} is not divisible by patch {c.patch}; choose patch in {divs}")
@@ -94,11 +95,12 @@ def validate(c: FarmerConfig):
         _check(getattr(c, w) % getattr(c, h) == 0, f"{w}={getattr(c, w)} must be divisible by {h}={getattr(c, h)}")
     lo, hi = c.value_range
     _check(len(c.value_range) == 2 and lo < hi, f"value_range must be (lo, hi) with lo < hi, got {c.value_range}")
-    _check(c.soft_clip > 0 and 0 <= c.label_drop < 1 and 0 <= c.ema < 1, "soft_clip must be > 0, label_drop and ema in [0, 1)")
+    _check(c.soft_clip > 0 and 0 <= c.label_drop < 1, "soft_clip must be > 0 and label_drop in [0, 1)")
     _check(c.dequant in ('gaussian', 'uniform'), f"dequant must be 'gaussian' or 'uniform', got {c.dequant!r}")
-    _check(c.basis in ('pixel', 'dct', 'haar'), f"basis must be 'pixel', 'dct' or 'haar', got {c.basis!r}")
-    _check(c.basis != 'haar' or c.patch & (c.patch - 1) == 0, f"basis 'haar' needs a power-of-two patch, got patch {c.patch}; use basis 'dct' or 'pixel'")
-    _check(0 <= c.dropout < 1, f"dropout must be in [0, 1), got {c.dropout}")
+    _check(c.basis in ('pixel', 'dct', 'haar', 'random'), f"basis must be 'pixel', 'dct', 'haar' or 'random', got {c.basis!r}")
+    _check(c.mix in ('none', 'lu'), f"mix must be 'none' or 'lu', got {c.mix!r}")
+    _check(c.basis != 'haar' or c.patch & (c.patch - 1) == 0,
+           f"basis 'haar' needs a power-of-two patch, got patch {c.patch}; use basis 'dct' or 'pixel'")
     _check(0 <= c.sigma_min <= c.sigma_max, f"need 0 <= sigma_min <= sigma_max, got {c.sigma_min}, {c.sigma_max}")
 
 # %% ../nbs/00_config.ipynb #c33034a3
@@ -108,28 +110,29 @@ def epochs_to_steps(epochs: float, images: int, batch_size: int) -> int:
     "Optimizer steps that show `images` training images `epochs` times at `batch_size` (the last batch of each pass counted whole)."
     return math.ceil(epochs * images / batch_size)
 
-_IMAGENET = dict(channels=3, af_width=768, af_heads=12, ar_width=768, ar_heads=12, K_I=64, K_R=200, soft_clip=3.0,
-                 lr=1e-4, lr_min=1e-6, warmup=5000, weight_decay=0.03, betas=(0.9, 0.95), batch_size=256,
-                 steps=epochs_to_steps(320, IMAGENET_TRAIN_IMAGES, 256), eval_every=5000)   # paper §4.1: 320 epochs, cosine 1e-4 -> 1e-6
-_LIKELIHOOD = dict(af_width=128, ar_width=128, ar_layers=4, K_I=32, K_R=16, batch_size=64, lr=2e-3, steps=2000, dequant='uniform')
-PRESETS: dict[str, dict] = {
-    'digits': dict(_LIKELIHOOD, d_I=None),
-    'digits-samples': dict(_LIKELIHOOD, d_I=None, dequant='gaussian'),
-    'digits-small': dict(),
-    'fashion-mnist': dict(_LIKELIHOOD, dataset='fashion-mnist', image_size=28, patch=7, d_I=8, eval_every=1000),
-    'photo-patches': dict(dataset='photo-patches', image_size=32, channels=3, num_classes=6, patch=4, d_I=16,
-                          af_width=128, ar_width=128, K_I=16, K_R=32, lr=5e-4),
-    'mnist': dict(dataset='mnist', image_size=28, patch=4, d_I=4, af_width=128, ar_width=128, af_layers=2,
-                  ar_layers=4, K_I=8, K_R=16),
-    'cifar10': dict(dataset='cifar10', image_size=32, channels=3, patch=4, d_I=16, af_blocks=6, af_layers=4,
-                    af_width=256, ar_layers=6, ar_width=256, K_I=32, K_R=64, cond_repeat=8, lr=5e-4, warmup=1000),
+_SMALL = dict(af_width=64, ar_width=64, ar_layers=2, K_I=8, K_R=8, batch_size=128, lr=1e-3, steps=1500, dequant='gaussian')
+_IMAGENET = dict(channels=3, af_width=768, af_heads=12, ar_width=768, ar_heads=12, K_I=64, K_R=200, val_images=10_000,
+                 lr=1e-4, warmup=5000, batch_size=256, steps=epochs_to_steps(320, IMAGENET_TRAIN_IMAGES, 256),
+                 eval_every=5000)   # paper §4.1: 320 epochs, warm-up 5,000 steps, cosine 1e-4 -> 1e-6, AdamW (0.9, 0.95), wd 0.03
+PRESETS: dict[str, dict] = {   # overrides of the dataclass defaults (= `digits`)
+    'digits': dict(),
+    'digits-samples': dict(dequant='gaussian'),
+    'digits-small': dict(_SMALL, d_I=2),
+    'fashion-mnist': dict(dataset='fashion-mnist', image_size=28, patch=7, d_I=8, val_images=5000, eval_every=1000),
+    'photo-patches': dict(_SMALL, dataset='photo-patches', image_size=32, channels=3, num_classes=6, patch=4, d_I=16,
+                          af_width=128, ar_width=128, K_I=16, K_R=32, lr=5e-4, val_images=150),
+    'mnist': dict(_SMALL, dataset='mnist', image_size=28, patch=4, d_I=4, af_width=128, ar_width=128, ar_layers=4,
+                  K_R=16, val_images=5000),
+    'cifar10': dict(_SMALL, dataset='cifar10', image_size=32, channels=3, patch=4, d_I=16, af_blocks=6, af_layers=4,
+                    af_width=256, ar_layers=6, ar_width=256, K_I=32, K_R=64, cond_repeat=8, lr=5e-4, warmup=1000,
+                    val_images=5000),
     'imagenet64-556m': dict(_IMAGENET, dataset='imagenet64', image_size=64, num_classes=0, patch=2, d_I=4,
-                            af_blocks=16, af_layers=4, ar_layers=12, cond_repeat=1, dequant='uniform'),
+                            af_blocks=16, af_layers=4, ar_layers=12, cond_repeat=1),
     'imagenet256-1.1b': dict(_IMAGENET, dataset='imagenet256', image_size=256, num_classes=1000, patch=16, d_I=128,
-                             af_blocks=28, af_layers=4, ar_layers=12, cond_repeat=64),
+                             af_blocks=28, af_layers=4, ar_layers=12, cond_repeat=64, dequant='gaussian', hflip=True),
     'imagenet256-1.9b': dict(_IMAGENET, dataset='imagenet256', image_size=256, num_classes=1000, patch=16, d_I=128,
                              af_blocks=32, af_layers=6, ar_layers=24, ar_width=1024, ar_heads=16,
-                             red_head_width=768, cond_repeat=64),
+                             red_head_width=768, cond_repeat=64, dequant='gaussian', hflip=True),
 }
 
 # %% ../nbs/00_config.ipynb #748ba77b
@@ -140,12 +143,10 @@ def _check_keys(kw: dict):
     if bad: raise ValueError(f"unknown config key {bad[0]!r}; allowed keys: {', '.join(_fields())}")
 
 def preset(name: str, **overrides) -> FarmerConfig:
-    "The named preset with keyword `overrides` applied, validated."
+    "The named preset with keyword `overrides` applied, validated: the one way to get a preset."
     _check(name in PRESETS, f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}")
     _check_keys(overrides)
     return FarmerConfig(**{**PRESETS[name], **overrides})
-
-FarmerConfig.preset = staticmethod(preset)
 
 @patch
 def replace(self: FarmerConfig, **kw) -> FarmerConfig:
@@ -158,8 +159,11 @@ def to_dict(self: FarmerConfig) -> dict:
     "The config as a JSON-able dict (what checkpoints and `config.json` store)."
     return dataclasses.asdict(self)
 
+_RETIRED = {'ema': 0.0, 'dropout': 0.0, 'ar_input_noise': 0.0}   # fields of older runs, each only ever off
+
 @patch(cls_method=True)
 def from_dict(cls: FarmerConfig, d: dict) -> FarmerConfig:
-    "The config stored by `to_dict`; fields missing from an older run take their defaults."
+    "The config stored by `to_dict`; retired fields at their neutral value are dropped, so older runs still load."
+    d = {k: v for k, v in d.items() if _RETIRED.get(k, object()) != v}
     _check_keys(d)
     return cls(**d)

@@ -3,7 +3,7 @@ import json
 import numpy as np, pytest, torch
 from farmer.analysis import (analysis_setup, project_root, laplacian_variance, ssim, record_claim, claims_table, verdict, CLAIMS, FAST_STEPS,
                              ANALYSIS_DATA, Analysis, ablation_rows)
-from farmer.config import FarmerConfig
+from farmer.config import FarmerConfig, preset
 from farmer.analysis import ensure_run
 from readme import ROOT
 
@@ -39,7 +39,7 @@ def test_fast_mode_never_writes_into_the_repository(monkeypatch):
     assert not full.fast and full.root == ROOT and full.claims == ROOT / 'figures' / 'claims.json' and full.dataset == 'fashion-mnist'
     assert full.config().steps == ANALYSIS_DATA['fashion-mnist']['overrides']['steps'] and full.config().patch == 7
     monkeypatch.setenv('FARMER_ANALYSIS_DATA', 'digits')
-    assert analysis_setup().config() == FarmerConfig.preset('digits-small', steps=1000)
+    assert analysis_setup().config() == preset('digits-small', steps=1000)
     monkeypatch.setenv('FARMER_ANALYSIS_DATA', 'cifar')
     with pytest.raises(ValueError, match='no analysis recipe for dataset'): analysis_setup()
 
@@ -78,11 +78,11 @@ def test_claims_are_merged_per_dataset_ordered_and_validated():
     assert set(d['digits']) == {CLAIMS[0], CLAIMS[-1]} and d['digits'][CLAIMS[0]]['effects'] == [[3.0, 1.0]]
 
 def test_ensure_run_trains_reuses_resumes_and_refuses(tmp_path):
-    cfg = FarmerConfig.preset('digits-small', steps=12, eval_every=6, warmup=2, batch_size=32, af_width=16, ar_width=16, af_layers=1, ar_layers=1)
+    cfg = preset('digits-small', steps=12, eval_every=6, warmup=2, batch_size=32, af_width=16, ar_width=16, af_layers=1, ar_layers=1)
     run = tmp_path / 'run'
     first = ensure_run(cfg, run, progress=False)
     stamp = (run / 'best.safetensors').stat().st_mtime_ns
     assert ensure_run(cfg, run, progress=False) == first and (run / 'best.safetensors').stat().st_mtime_ns == stamp   # reused
     with pytest.raises(ValueError, match='K_I=8, not 3'): ensure_run(cfg.replace(K_I=3), run)
     (run / 'summary.json').unlink()                                       # cut short after its last checkpoint: resumed
-    assert ensure_run(cfg, run, progress=False)['best_heldout_bpd'] == first['best_heldout_bpd']
+    assert ensure_run(cfg, run, progress=False)['best_val_bpd'] == first['best_val_bpd']

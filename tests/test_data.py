@@ -1,6 +1,6 @@
 import subprocess, sys, textwrap
 import numpy as np, pytest, torch
-from farmer.data import (load_dataset, patchify, unpatchify, to_model_space, to_uint8, bin_width, sigma_schedule,
+from farmer.data import (load_dataset, open_dataset, open_splits, patchify, unpatchify, to_model_space, to_uint8, bin_width, sigma_schedule,
                          dequantize_gaussian, dequantize_uniform)
 
 def test_patchify_round_trip():
@@ -19,6 +19,14 @@ def test_digits_split_fixed_and_disjoint():
     both = torch.cat([xtr, xte]).flatten(1)
     assert sorted(map(bytes, both.numpy())) == sorted(map(bytes, raw.reshape(len(raw), -1)))   # a partition of all 1,797
     assert torch.equal(load_dataset('digits', 'test')[0], xte)                                   # deterministic
+
+def test_validation_split_is_a_fixed_partition_of_the_training_images():
+    s = open_splits('digits', val_images=300)
+    assert (len(s['train']), len(s['val']), len(s['test'])) == (1200, 300, 297)
+    assert torch.equal(torch.cat([s['train'].index, s['val'].index]).sort().values, torch.arange(1500))
+    xv, yv = load_dataset('digits', 'val', val_images=300)
+    assert torch.equal(xv, s['val'].batch(range(300))[0]) and torch.equal(yv, s['val'].y)
+    assert torch.equal(open_dataset('digits', 'train', val_images=300).index, s['train'].index)   # the same split every time
 
 def test_photo_patches():
     x, y = load_dataset('photo-patches'); xt, yt = load_dataset('photo-patches', 'test')
@@ -47,21 +55,26 @@ def test_dequantisation():
 
 def test_bad_dataset_input():
     with pytest.raises(ValueError, match="unknown dataset 'nope'"): load_dataset('nope')
-    with pytest.raises(ValueError, match="split must be"): load_dataset('digits', 'val')
+    with pytest.raises(ValueError, match="split must be one of train, val, test"): load_dataset('digits', 'valid')
+    with pytest.raises(ValueError, match="the validation split needs val_images >= 1"): load_dataset('digits', 'val')
+    with pytest.raises(ValueError, match="val_images must be in 0..1499"): load_dataset('digits', 'train', val_images=1500)
     with pytest.raises(ValueError, match='pass download=True'): load_dataset('cifar10', root='/nonexistent/dir')
-    with pytest.raises(ValueError, match='is not a directory'): load_dataset('folder', root='/nonexistent/dir', image_size=8)
+    with pytest.raises(ValueError, match='is not a directory'): open_dataset('folder', root='/nonexistent/dir', image_size=8)
 
 def test_folder_dataset(tmp_path):
     from PIL import Image
     for c in ('cat', 'dog'):
         (tmp_path / c).mkdir()
         for i in range(2): Image.fromarray(np.full((10, 12, 3), 40 * i, np.uint8)).save(tmp_path / c / f'{i}.png')
-    x, y = load_dataset('folder', root=str(tmp_path), image_size=8)
-    assert x.shape == (4, 3, 8, 8) and y.tolist() == [0, 0, 1, 1]
+    ds = open_dataset('folder', root=str(tmp_path), image_size=8)
+    x, y = ds.batch(range(4))
+    assert ds.streamed and x.shape == (4, 3, 8, 8) and y.tolist() == [0, 0, 1, 1]
+    with pytest.raises(ValueError, match="is streamed"): load_dataset('folder', root=str(tmp_path), image_size=8)
 
 def _run(code: str) -> str:
     return subprocess.run([sys.executable, '-c', textwrap.dedent(code)], capture_output=True, text=True).stdout.strip()
 
+@pytest.mark.slow
 def test_torchvision_shim_only_when_needed():
     "The placeholder schemas are defined exactly when a plain `import torchvision` fails with the nms error."
     plain = _run("""
@@ -106,8 +119,8 @@ def test_fashion_mnist_loader_on_tiny_idx_files(tmp_path, monkeypatch):
 
 def test_fashion_mnist_real_data():
     "The real data where this machine has it under the data root ($FARMER_DATA); skipped elsewhere."
-    from farmer.data import _root
-    if not (_root(None) / 'FashionMNIST' / 'raw').is_dir(): pytest.skip('no Fashion-MNIST under the data root (set FARMER_DATA)')
+    from farmer.data import data_root
+    if not (data_root() / 'FashionMNIST' / 'raw').is_dir(): pytest.skip('no Fashion-MNIST under the data root (set FARMER_DATA)')
     x, y = load_dataset('fashion-mnist', 'train'); xt, yt = load_dataset('fashion-mnist', 'test')
     assert x.shape == (60000, 1, 28, 28) and xt.shape == (10000, 1, 28, 28) and x.dtype == torch.uint8
     assert sorted(y.unique().tolist()) == list(range(10)) and int(x.max()) == 255 and int(x.min()) == 0

@@ -1,11 +1,10 @@
 import copy, json, shutil
 import pytest, torch
 from conftest import run_cli
-from farmer import Farmer, FarmerConfig
+from farmer import Farmer, FarmerConfig, preset
 from farmer.af import AF, perturb_parameters
 from farmer.distill import Student, DistillConfig, distill, distill_loss, inverse_step, jacobi_reverse, load_student
-from farmer.train import train
-from farmer.runtime import load_run_model
+from farmer.train import train, load_run_model
 
 def test_untrained_student_is_teacher_without_mask(tiny):
     af = perturb_parameters(AF(tiny.replace(af_blocks=3)).double(), 0.05)
@@ -47,7 +46,7 @@ def test_trained_student_inverts_a_tiny_teacher(tiny):
 @pytest.fixture(scope='module')
 def teacher_run(tmp_path_factory):
     out = tmp_path_factory.mktemp('runs') / 'teacher'
-    train(FarmerConfig.preset('digits-small', steps=20, eval_every=10, batch_size=32, af_width=32, ar_width=32), out, progress=False)
+    train(preset('digits-small', steps=20, eval_every=10, batch_size=32, af_width=32, ar_width=32), out, progress=False)
     return out
 
 @pytest.mark.parametrize('prior_frac', [0.0, 0.5])
@@ -66,18 +65,19 @@ def test_distill_resume_is_exact_and_refuses_other_teachers(teacher_run, tmp_pat
     with pytest.raises(ValueError, match='was distilled from a teacher with K_I=8, not 3'): load_student(a, other)
     with pytest.raises(ValueError, match='already has a distillation; pass --resume'): distill(a, dc, progress=False)
 
+@pytest.mark.slow
 def test_distill_and_decoder_cli(teacher_run, tmp_path):
     run = tmp_path / 'r'; shutil.copytree(teacher_run, run)
-    rc, err, out = run_cli('farmer.sampling:sample_main', '--run', str(run), '--decoder', 'student')
+    rc, err, out = run_cli('farmer.cli:sample_main', '--run', str(run), '--decoder', 'student')
     assert rc == 2 and len(err) == 1 and 'holds no student.safetensors' in err[0]
-    rc, err, out = run_cli('farmer.distill:distill_main', '--run', str(run), '--steps', '4', '--batch-size', '16', '--no-progress')
+    rc, err, out = run_cli('farmer.cli:distill_main', '--run', str(run), '--steps', '4', '--batch-size', '16', '--no-progress')
     assert rc == 0, err
-    rc, err, _ = run_cli('farmer.distill:distill_main', '--run', str(run), '--steps', '4', '--no-progress')
+    rc, err, _ = run_cli('farmer.cli:distill_main', '--run', str(run), '--steps', '4', '--no-progress')
     assert rc == 2 and len(err) == 1 and 'pass --resume' in err[0]
-    rc, err, _ = run_cli('farmer.distill:distill_main', '--run', str(tmp_path / 'none'))
+    rc, err, _ = run_cli('farmer.cli:distill_main', '--run', str(tmp_path / 'none'))
     assert rc == 2 and len(err) == 1 and 'holds no best.safetensors' in err[0]
     for dec in ('student', 'jacobi'):
-        rc, err, out = run_cli('farmer.sampling:sample_main', '--run', str(run), '--decoder', dec, '--n', '2', '--out', str(tmp_path / dec))
+        rc, err, out = run_cli('farmer.cli:sample_main', '--run', str(run), '--decoder', dec, '--n', '2', '--out', str(tmp_path / dec))
         assert rc == 0 and (tmp_path / f'{dec}.png').exists(), err
     assert 'iterations per block' in out
 

@@ -1,17 +1,16 @@
 import csv, json, os, subprocess, sys
 import pytest, torch
 from conftest import run_cli
-from farmer import FarmerConfig
-from farmer.data import load_dataset, dequantize_uniform
+from farmer import preset
+from farmer.data import load_dataset, open_dataset, dequantize_uniform
 from farmer.classifier import load_classifier, accuracy
 from farmer.eval import sample_metrics, class_log_likelihoods, COLUMNS
-from farmer.train import train
-from farmer.eval import heldout_bpd
+from farmer.train import train, heldout_bpd, load_run_model
 
 @pytest.fixture(scope='module')
 def run_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp('runs') / 'r'
-    summary, _ = train(FarmerConfig.preset('digits-small', steps=30, eval_every=15, batch_size=64), out, progress=False)
+    summary, _ = train(preset('digits-small', steps=30, eval_every=15, batch_size=64), out, progress=False)
     return out, summary
 
 def test_shipped_classifiers_accuracy():
@@ -32,6 +31,7 @@ def test_fid_self_zero_and_monotone_in_noise():
     assert abs(fids[0]) < 1e-3 and fids[0] < fids[1] < fids[2] < fids[3], fids
     assert vals[0]['precision'] > 0.99 and vals[0]['recall'] > 0.99
 
+@pytest.mark.slow
 def test_offline_extractor_needs_no_network(tmp_path):
     code = ("import torch; from farmer.data import load_dataset; from farmer.eval import sample_metrics; "
             "x = load_dataset('digits', 'test')[0]; print(round(sample_metrics(x[:100], x[100:], 'farmer-digits')['fid'], 3))")
@@ -47,20 +47,23 @@ def test_missing_inception_weights_message(tmp_path, monkeypatch):
         sample_metrics(x, x, 'inception-v3-compat')
 
 def test_bpd_and_class_likelihoods_agree_with_training(run_dir):
-    from farmer.runtime import load_run_model
     run, summary = run_dir
     model = load_run_model(run, 'best')
+    test, val = open_dataset('digits', 'test'), open_dataset('digits', 'val', val_images=300)
+    bpd, se = heldout_bpd(model, test)
+    assert abs(bpd - summary['test_bpd']) < 1e-5 and se > 0
+    assert abs(heldout_bpd(model, val)[0] - summary['best_val_bpd']) < 1e-5
+    assert abs(heldout_bpd(model, val, batch=7)[0] - summary['best_val_bpd']) < 1e-5          # each image's noise is its own
     xt, yt = load_dataset('digits', 'test')
-    bpd, se = heldout_bpd(model, xt, yt)
-    assert abs(bpd - summary['best_heldout_bpd']) < 1e-5 and se > 0
     ll = class_log_likelihoods(model, xt[:50])
     x = dequantize_uniform(xt[:50], generator=torch.Generator().manual_seed(0))
     with torch.no_grad(): nll = model(x, yt[:50])['nll']
     assert ll.shape == (50, 10) and torch.allclose(ll[torch.arange(50), yt[:50]], -nll, atol=1e-3)
 
 def _cli(*args):
-    return run_cli('farmer.eval:eval_main', *args)
+    return run_cli('farmer.cli:eval_main', *args)
 
+@pytest.mark.slow
 def test_eval_cli_and_csv(run_dir, tmp_path):
     run, _ = run_dir
     csv_path = tmp_path / 'results.csv'
@@ -70,7 +73,7 @@ def test_eval_cli_and_csv(run_dir, tmp_path):
     rows = list(csv.DictReader(open(csv_path)))
     assert len(rows) == 4 and tuple(rows[0]) == COLUMNS and rows[1]['guidance'] == 'resample w=2.0'
     assert all(0 <= float(r['consistency']) <= 1 and float(r['fid']) > 0 for r in rows)
-    assert json.loads((run / 'eval.json').read_text())[0]['preset'] == 'digits'
+    assert json.loads((run / 'eval-test.json').read_text())[0]['dataset'] == 'digits'
     for args, msg in ((('--run', str(tmp_path / 'nope')), 'holds no best.safetensors'),
                       (('--run', str(run), '--guidance', 'cfg'), "unknown guidance mode 'cfg'"),
                       (('--run', str(run), '--n', '1'), '--n must be at least 2')):

@@ -1,6 +1,8 @@
 import math, pytest, torch
 import torch.nn as nn
-from farmer import Farmer, FarmerConfig, param_counts
+from farmer import Farmer, FarmerConfig, param_counts, preset
+from farmer.ar import Unguided
+from farmer.sampling import generate
 from farmer.af import perturb_parameters
 from farmer.data import dequantize_uniform, to_model_space, load_dataset
 
@@ -11,15 +13,15 @@ def _x(cfg, B=3):
     return torch.randn(B, cfg.channels, cfg.image_size, cfg.image_size, dtype=torch.float64).clamp(-1, 1)
 
 def test_public_api_shapes(tiny):
-    m = Farmer(FarmerConfig.preset('digits', K_I=8))
+    m = Farmer(preset('digits', K_I=8))
     x, y = to_model_space(load_dataset('digits')[0][:4]), torch.tensor([0, 1, 2, 3])
     out = m(x, y)
     assert out['loss'].shape == () and all(out[k].shape == (4,) for k in ('bpd', 'nll', 'nll_I', 'nll_R', 'logdet'))
     z, logdet = m.encode(x)
     assert z.shape == (4, 16, 4) and torch.allclose(m.decode(z), x, atol=1e-5)
-    imgs = m.sample(y, generator=torch.Generator().manual_seed(0))
+    imgs = generate(m, y, generator=torch.Generator().manual_seed(0))
     assert imgs.shape == (4, 1, 8, 8) and imgs.dtype == torch.uint8
-    assert torch.equal(imgs, m.sample(y, generator=torch.Generator().manual_seed(0)))
+    assert torch.equal(imgs, generate(m, y, generator=torch.Generator().manual_seed(0)))
 
 def test_ar_causal_mask_and_redundant_dependence(tiny):
     m = _model(tiny)
@@ -71,6 +73,7 @@ def test_k1_equals_af_with_final_gaussian_block(tiny):
     assert torch.allclose(m(x, y)['nll'], k1_flow_nll(m, x, y), atol=1e-9)
     with pytest.raises(ValueError, match='K_I=1 and d_I=None'): k1_flow_nll(_model(tiny), x, y)
 
+@pytest.mark.slow
 def test_bpd_sanity_identity_flow_standard_normal():
     cfg = FarmerConfig(d_I=None, K_I=1)
     m = Farmer(cfg)
@@ -118,7 +121,7 @@ def test_ablation_flags_share_the_model(tiny):
     assert m.ar.head_R is None and _model(tiny.replace(d_I=None)).ar.head_R is None
 
 def test_one_batch_overfit():
-    cfg = FarmerConfig.preset('digits')
+    cfg = preset('digits')
     torch.manual_seed(0)
     m = Farmer(cfg)
     xb, yb = load_dataset('digits')
@@ -133,10 +136,10 @@ def test_one_batch_overfit():
     assert losses[-1] < losses[0] - 0.3
 
 def test_ar_cached_sampling_matches_teacher_forcing(tiny):
-    "At sigma_scale=0 and K=1 each sampled token is the mean its mixture predicted; re-scoring in one pass agrees."
+    "At s=0, red_scale=0 and K=1 each sampled token is the mean its mixture predicted; re-scoring in one pass agrees."
     m = _model(tiny.replace(K_I=1, K_R=1), std=0.05)
     y = torch.tensor([0, 2])
-    z_I, z_R = m.ar.sample(y, torch.Generator().manual_seed(0), sigma_scale=0.0, red_sigma_scale=0.0)
+    z_I, z_R = m.ar.sample(y, Unguided(s=0.0, red_scale=0.0), torch.Generator().manual_seed(0))
     g_I, g_R = m.ar(z_I, y)
     assert torch.allclose(g_I.mean[:, :, 0], z_I, atol=1e-10) and torch.allclose(g_R.mean[:, 0, None].expand_as(z_R), z_R, atol=1e-10)
 
@@ -147,17 +150,17 @@ def test_bad_input(tiny):
     with pytest.raises(ValueError, match='labels must have shape'): Farmer(tiny)(torch.zeros(2, 1, 4, 4), torch.tensor([0]))
     with pytest.raises(ValueError, match='not divisible by patch 3'): FarmerConfig(image_size=8, patch=3)
     with pytest.raises(ValueError, match=r'd_I must be None or in 1..d=4'): FarmerConfig(d_I=9)
-    with pytest.raises(ValueError, match="unknown preset 'cifar'"): FarmerConfig.preset('cifar')
-    with pytest.raises(ValueError, match="unknown config key 'k_i'"): FarmerConfig.preset('digits', k_i=3)
+    with pytest.raises(ValueError, match="unknown preset 'cifar'"): preset('cifar')
+    with pytest.raises(ValueError, match="unknown config key 'k_i'"): preset('digits', k_i=3)
     with pytest.raises(ValueError, match="unknown config key"): FarmerConfig.from_dict({'nope': 1})
 
 def test_param_counts_match_paper_table1():
-    c11, c19 = param_counts(FarmerConfig.preset('imagenet256-1.1b')), param_counts(FarmerConfig.preset('imagenet256-1.9b'))
+    c11, c19 = param_counts(preset('imagenet256-1.1b')), param_counts(preset('imagenet256-1.9b'))
     assert abs(c11['total'] / 1.1e9 - 1) < 0.05 and abs(c19['total'] / 1.9e9 - 1) < 0.05
     assert abs(c11['ar'] / 295e6 - 1) < 0.05 and abs(c11['af'] / 828e6 - 1) < 0.05
-    assert abs(param_counts(FarmerConfig.preset('imagenet64-556m'))['total'] / 556e6 - 1) < 0.05
+    assert abs(param_counts(preset('imagenet64-556m'))['total'] / 556e6 - 1) < 0.05
 
-@pytest.mark.parametrize('basis', ['dct', 'haar'])
+@pytest.mark.parametrize('basis', ['dct', 'haar', 'random'])
 def test_token_basis_is_an_exact_rotation(tiny, basis):
     "An orthonormal token basis: exact round trip, log-det of encode still the brute-force one, and the BPD of a rotation-invariant model unchanged."
     from farmer.af import logdet_bruteforce
@@ -175,5 +178,22 @@ def test_token_basis_is_an_exact_rotation(tiny, basis):
     with torch.no_grad(): assert torch.allclose(pixel(xx)['bpd'], rotated(xx)['bpd'], atol=1e-10)
 
 def test_token_basis_bad_input():
-    with pytest.raises(ValueError, match="basis must be 'pixel', 'dct' or 'haar'"): FarmerConfig(basis='fourier')
-    with pytest.raises(ValueError, match="needs a power-of-two patch, got patch 7"): FarmerConfig.preset('fashion-mnist', basis='haar')
+    with pytest.raises(ValueError, match="basis must be 'pixel', 'dct', 'haar' or 'random'"): FarmerConfig(basis='fourier')
+    with pytest.raises(ValueError, match="mix must be 'none' or 'lu'"): FarmerConfig(mix='glow')
+    with pytest.raises(ValueError, match="needs a power-of-two patch, got patch 7"): preset('fashion-mnist', basis='haar')
+
+def test_learned_channel_mixing_is_an_exact_flow_part(tiny):
+    "mix='lu': the log-det of encode is still the brute-force one (fp64), decode inverts it, it learns, and K = 1 is still an AF."
+    from farmer.af import logdet_bruteforce
+    from farmer.analysis import k1_flow_nll
+    m = _model(tiny.replace(mix='lu'), 0.05).eval()
+    assert m.mix is not None and not torch.allclose(m.mix.weight(), torch.eye(tiny.d, dtype=torch.float64))   # perturbed: a real mixing
+    x = _x(m.cfg)
+    with torch.no_grad(): z, ld = m.encode(x)
+    assert torch.allclose(m.decode(z), x, atol=1e-10)
+    assert torch.allclose(ld, logdet_bruteforce(lambda v: m.encode(v)[0], x), atol=1e-8)
+    k1 = _model(tiny.replace(mix='lu', K_I=1, d_I=None))
+    assert torch.allclose(k1(x, torch.tensor([2, 0, 1]))['nll'], k1_flow_nll(k1, x, torch.tensor([2, 0, 1])), atol=1e-9)
+    m.train(); m(x, torch.tensor([0, 1, 2]))['loss'].backward()
+    assert m.mix.L.grad.abs().sum() > 0 and m.mix.log_s.grad.abs().sum() > 0
+    assert torch.equal(Farmer(tiny.replace(mix='lu')).mix.weight(), torch.eye(tiny.d))              # the identity at init: the paper's model

@@ -1,10 +1,11 @@
 import math
 import pytest, torch
 from conftest import run_cli
-from farmer import Farmer, FarmerConfig
+from farmer import Farmer, FarmerConfig, preset
+from farmer.ar import Unguided
 from farmer.af import perturb_parameters
 from farmer.gmm import GMM
-from farmer.sampling import Guidance, resample_cfg, naive_cfg, tilted_gaussian, generate, halves
+from farmer.sampling import Guidance, resample_cfg, naive_cfg, tilted_gaussian, generate, halves, drawer, tilted_means
 
 def _model(cfg):
     return perturb_parameters(Farmer(cfg).double(), 0.05).eval()
@@ -24,17 +25,18 @@ def test_cached_sampling_equals_recomputation(tiny, guided):
     a = generate(m, y, gd, torch.Generator().manual_seed(3))
     b = generate(m, y, gd, torch.Generator().manual_seed(3), cache=False)
     assert torch.equal(a, b)
-    from farmer.sampling import token_drawers
-    d, dR = token_drawers(gd, tiny.tokens)
-    za = m.ar.sample(y, torch.Generator().manual_seed(1), draw=d, draw_R=dR, cache=True)
-    zb = m.ar.sample(y, torch.Generator().manual_seed(1), draw=d, draw_R=dR, cache=False)
+    za = m.ar.sample(y, drawer(gd), torch.Generator().manual_seed(1), cache=True)
+    zb = m.ar.sample(y, drawer(gd), torch.Generator().manual_seed(1), cache=False)
     assert all(torch.allclose(u, v, atol=1e-5) for u, v in zip(za, zb))
 
 def test_sampled_mixtures_equal_teacher_forcing(tiny):
     m = _model(tiny)
     seen, y = [], torch.tensor([2, 0])
-    def rec(g, gen): seen.append(g); return halves(g)[0].sample(gen)
-    z_I, _ = m.ar.sample(y, torch.Generator().manual_seed(0), draw=rec, draw_R=lambda g, gen: halves(g)[0].expand(tiny.tokens).sample(gen))
+    class Recording:
+        guided, red_scale = True, 1.0
+        def informative(self, g, gen): seen.append(g); return halves(g)[0].sample(gen)
+        def redundant(self, g, tokens, gen): return halves(g)[0].expand(tokens).sample(gen)
+    z_I, _ = m.ar.sample(y, Recording(), torch.Generator().manual_seed(0))
     tf_c, tf_u = m.ar(z_I, y)[0], m.ar(z_I, torch.full_like(y, tiny.num_classes))[0]
     for i, g in enumerate(seen):
         c, u = halves(g)
@@ -42,6 +44,7 @@ def test_sampled_mixtures_equal_teacher_forcing(tiny):
             for f in ('logits', 'mean', 'log_sigma'):
                 assert torch.allclose(getattr(a, f), getattr(b, f)[:, i], atol=1e-5)
 
+@pytest.mark.slow
 def test_w0_resampling_samples_the_conditional_gmm():
     "w = 0: exact with candidates from p_c only; with pooled p_u candidates the SIR bias vanishes as pools grow."
     n, pts = 200_000, torch.linspace(-3.5, 4.0, 31)
@@ -54,6 +57,7 @@ def test_w0_resampling_samples_the_conditional_gmm():
     errs = [ks(s, s) for s in (2, 8, 64)]
     assert errs[0] > errs[1] > errs[2] and errs[2] < 0.006, errs
 
+@pytest.mark.slow
 @pytest.mark.parametrize('dim', [1, 2])
 def test_k1_resampling_approaches_tilted_gaussian(dim):
     n, w = 50_000, 2.0
@@ -101,12 +105,13 @@ def test_guidance_validation():
 def run_dir(tmp_path_factory):
     from farmer.train import train
     out = tmp_path_factory.mktemp('runs') / 'r'
-    train(FarmerConfig.preset('digits-small', steps=4, eval_every=2, batch_size=16), out, progress=False)
+    train(preset('digits-small', steps=4, eval_every=2, batch_size=16), out, progress=False)
     return out
 
 def _cli(*args):
-    return run_cli('farmer.sampling:sample_main', *args)
+    return run_cli('farmer.cli:sample_main', *args)
 
+@pytest.mark.slow
 def test_sample_cli(run_dir, tmp_path):
     import numpy as np
     for mode in ('none', 'naive', 'resample'):
@@ -137,12 +142,10 @@ def _means_hit(z, means):
 @pytest.mark.parametrize('mode', ['none', 'naive', 'resample-per-token', 'resample-shared'])
 def test_red_scale_zero_draws_the_means(tiny, mode):
     "red_scale = 0 (paper Fig. 7's first column): finite draws at the redundant GMM's means, in every mode."
-    from farmer.sampling import token_drawers, tilted_means
     m, y = _model(tiny), torch.tensor([0, 2, 1, 1])
     name, _, pool = mode.partition('-')
     gd = Guidance(name, w=0.0 if name == 'none' else 1.5, red_scale=0.0, **(dict(red_pool=pool) if pool else {}))
-    d, dR = token_drawers(gd, tiny.tokens)
-    z_I, z_R = m.ar.sample(y, torch.Generator().manual_seed(0), 1 / gd.T, gd.s, 1.0, gd.red_scale, d, dR)   # as generate calls it
+    z_I, z_R = m.ar.sample(y, drawer(gd), torch.Generator().manual_seed(0))   # as generate calls it
     assert torch.isfinite(z_R).all()
     g_c, g_u = m.ar(z_I, y)[1], m.ar(z_I, torch.full_like(y, tiny.num_classes))[1]
     means = {'none': g_c.mean, 'naive': tilted_means(g_c, g_u, gd.w), 'resample': torch.cat([g_c.mean, g_u.mean], 1)}[name]
@@ -152,16 +155,22 @@ def test_red_scale_zero_draws_the_means(tiny, mode):
 def test_s_and_T_temper_the_informative_gmms_only(tiny):
     "s = 0 and a tiny T: every z^I is the mean of its GMM's most likely component, while z^R stays random; red_scale = 0: the reverse."
     m, y = _model(tiny), torch.tensor([0, 1, 2])
-    z_I, z_R = m.ar.sample(y, torch.Generator().manual_seed(0), 1 / 1e-4, 0.0, 1.0, 1.0)   # what generate passes for Guidance(s=0, T=1e-4)
+    z_I, z_R = m.ar.sample(y, drawer(Guidance(s=0.0, T=1e-4)), torch.Generator().manual_seed(0))
     g_I, g_R = m.ar(z_I, y)
     top = g_I.mean.gather(2, g_I.logits.argmax(-1)[..., None, None].expand(-1, -1, 1, tiny.dim_I)).squeeze(2)   # [B, N, d_I]
     assert torch.allclose(z_I, top, atol=1e-9) and not _means_hit(z_R, g_R.mean)
-    z_I, z_R = m.ar.sample(y, torch.Generator().manual_seed(0), 1.0, 1.0, 1.0, 0.0)         # Guidance(red_scale=0)
+    z_I, z_R = m.ar.sample(y, drawer(Guidance(red_scale=0.0)), torch.Generator().manual_seed(0))
     g_I, g_R = m.ar(z_I, y)
     assert _means_hit(z_R, g_R.mean) and not _means_hit(z_I.flatten(0, 1)[:, None], g_I.mean.flatten(0, 1))
     for kw, msg in ((dict(s=0.9), 's and T set unguided'), (dict(T=1.3), 's and T set unguided')):
         with pytest.raises(ValueError, match=msg): Guidance('resample', w=1.0, **kw)
     with pytest.raises(ValueError, match='naive CFG needs s > 0'): Guidance('naive', w=1.0, s=0.0)
+
+def test_drawers_of_each_mode():
+    assert isinstance(drawer(Guidance(s=0.9, T=1.3)), Unguided) and drawer(Guidance(s=0.9, T=1.3)) == Unguided(0.9, 1.3)
+    assert type(drawer(Guidance('naive', w=1.0))).__name__ == 'NaiveCFG' and drawer(Guidance('naive', w=1.0)).guided
+    assert type(drawer(Guidance('resample', w=1.0, red_scale=0.5))).__name__ == 'ResampleCFG'
+    assert drawer(Guidance('resample', w=1.0, red_scale=0.5)).red_scale == 0.5
 
 def test_pool_diversity():
     from farmer.sampling import pool_diversity
