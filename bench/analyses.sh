@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Regenerates every analysis figure (figures/*-<dataset>.png) and the README's claims table: the four analysis
-# chapters (nbs/20-23) in FULL mode on each dataset, then README.md. Fashion-MNIST runs are executed in place (the
-# notebooks' committed outputs); digits runs into a temporary copy (figures and claims only). Trained runs in
-# runs/analysis/<dataset>/ are reused and unfinished ones resumed (farmer.analysis.ensure_run), so it can be stopped and rerun.
+# Regenerates every analysis figure (figures/*-<dataset>.png), figures/claims.json and figures/samples.json: the analysis
+# chapters (nbs/20-23) in FULL mode on each dataset, then the split and results chapters (24, 25, which only read the
+# measurements) and README.md. Fashion-MNIST runs are executed in place (the notebooks' committed outputs); digits runs
+# into a temporary copy (figures and claims only). Trained runs in runs/analysis/<dataset>/ are reused and unfinished
+# ones resumed (farmer.analysis.ensure_run), so it can be stopped and rerun. The split chapter's table comes from
+# `python bench/split_variants.py`, run before this.
 # Fashion-MNIST must be under $FARMER_DATA (default ~/.cache/farmer); it is fetched with torchvision when missing.
 #
 #   bash bench/analyses.sh                  # digits, then fashion-mnist
@@ -20,6 +22,9 @@ for ds in $datasets; do
     FARMER_ANALYSIS_DATA=$ds MPLBACKEND=Agg jupyter nbconvert --to notebook --execute --ExecutePreprocessor.timeout=-1 "${out[@]}" "$nb"
   done
   rm -rf "$tmp"
+done
+for nb in nbs/24_*.ipynb nbs/25_*.ipynb; do
+  MPLBACKEND=Agg jupyter nbconvert --to notebook --execute --ExecutePreprocessor.timeout=-1 --inplace "$nb"
 done
 nbdev-clean
 python tests/readme.py

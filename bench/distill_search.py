@@ -1,6 +1,7 @@
 """What it takes to train the one-pass student to the teacher's quality: distillation recipes run side by side on one
 teacher, each scored at several step counts by the FID of 1,000 unguided samples decoded by the student (offline
-extractor; the same AR latents as the teacher's FID) and the student's held-out error per block. Every row changes one
+extractor, against the validation images; the same AR latents as the teacher's FID) and the student's validation error per
+block: the distillation default is chosen here, on validation. Every row changes one
 setting from the row it names. Each row distils into runs/distill-search/<teacher>/<row> (a copy of the teacher's best
 weights) and resumes exactly where it stopped, so the search can be run in parts. Writes figures/distill-search.json,
 which the distillation chapter plots.
@@ -13,7 +14,8 @@ import torch
 from farmer.data import load_dataset
 from farmer.distill import DistillConfig, Student, distill, block_errors, student_decoder
 from farmer.eval import sample_scores
-from farmer.runtime import load_checkpoint, load_run_model, strip_prefix
+from farmer.runtime import load_checkpoint, strip_prefix
+from farmer.train import load_run_model
 from farmer.sampling import Guidance
 
 ROWS = {   # name: DistillConfig overrides (steps are set by --stops)
@@ -34,7 +36,7 @@ def main():
     args = ap.parse_args()
     teacher_run, stops = Path(args.run), [int(s) for s in args.stops.split(',')]
     model = load_run_model(teacher_run)
-    xt, _ = load_dataset(model.cfg.dataset, 'test', image_size=model.cfg.image_size)
+    xt, _ = load_dataset(model.cfg.dataset, 'val', image_size=model.cfg.image_size, val_images=model.cfg.val_images)
     name = f'farmer-{model.cfg.dataset}'
     out = Path(args.out)
     res = json.loads(out.read_text()) if out.is_file() else {}
@@ -55,11 +57,11 @@ def main():
             if str(s) in rec['points']: continue
             distill(d, dc, resume=(d / 'distill-checkpoint.safetensors').exists(), stop_at=s, progress=False)
             tensors, meta = load_checkpoint(d / 'distill-checkpoint.safetensors')
-            st = Student(model.af); st.load_state_dict(strip_prefix(tensors, 'student.'))
+            st = Student(model.af); st.load_state_dict(strip_prefix(tensors, 'model.'))
             rec['points'][str(s)] = p = score(model, st, xt, name)
             p['distill_wall_s'] = round(meta['loop']['wall_s'], 1)
             out.write_text(json.dumps(res, indent=1) + '\n')
             print(f"{row:22s} step {s:5d}: FID {p['fid']:.3f} ({p['fid'] / res[key]['teacher_fid'] - 1:+.1%} vs teacher), "
-                  f"held-out MSE per block {' '.join(f'{m:.1e}' for m in p['block_mse'])}", flush=True)
+                  f"validation MSE per block {' '.join(f'{m:.1e}' for m in p['block_mse'])}", flush=True)
 
 if __name__ == '__main__': main()

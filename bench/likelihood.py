@@ -48,9 +48,11 @@ def model_row(ds: str, name: str, data_root: str | None) -> dict:
             search[slug(over)] = dict(over=over, val_bpd=s['best_val_bpd'])
             print(f"  {ds:14s} {name:16s} {slug(over):40s} val BPD {s['best_val_bpd']:.4f}  ({s['wall_s']:.0f} s)", flush=True)
     best = min(search.values(), key=lambda r: r['val_bpd'])['over']
-    tests = [train(dict(best, seed=s))['test_bpd'] for s in SEEDS]
+    runs = [train(dict(best, seed=s)) for s in SEEDS]
+    tests = [r['test_bpd'] for r in runs]
     return dict(chosen={k: v for k, v in best.items() if k != 'seed'}, params=param_counts(preset(ds, **best))['total'], search=search,
-                test_bpd=tests, mean=statistics.mean(tests), ci=_mean_ci(tests))
+                val_bpd=[r['best_val_bpd'] for r in runs], test_bpd=tests, mean=statistics.mean(tests), ci=_mean_ci(tests),
+                wall_s=[r['wall_s'] for r in runs])
 
 def _mean_ci(v: list[float]) -> list[float]:
     "95% t-interval of the mean of `v` (via `effect` against zeros: the same rule as every claim)."
@@ -70,20 +72,26 @@ def main():
             row = model_row(ds, name, a.data_root)
             result = json.loads(path.read_text()) if path.is_file() else {}   # re-read: another process may have written rows
             result.setdefault(ds, {})[name] = row
+            add_gains(result[ds])
             path.parent.mkdir(exist_ok=True); path.write_text(json.dumps(result, indent=1))
     print(table(json.loads(path.read_text())))
+
+def add_gains(rows: dict) -> None:
+    "Each row's test BPD drop against the AF alone, in % of the AF's mean, with Welch's 95% interval (once the AF row exists)."
+    af = rows.get('AF alone')
+    for name, r in rows.items():
+        if af is None or r is af: continue
+        e = effect(af['test_bpd'], r['test_bpd'], better='lower')
+        r['vs_af_pct'] = [100 * v / af['mean'] for v in (e['effect'], e['lo'], e['hi'])]
 
 def table(result: dict) -> str:
     "The Markdown table of `figures/likelihood.json`: test BPD of three seeds, and each row against the AF alone."
     lines = ['| dataset | model | chosen on validation | parameters | test BPD, mean [95% CI] (3 seeds) | vs the AF alone [95% CI] |',
              '|---|---|---|---|---|---|']
     for ds, rows in result.items():
-        af = rows.get('AF alone')
         for name, r in rows.items():
-            if af is None or r is af: gain = 'baseline'
-            else:
-                e = effect(af['test_bpd'], r['test_bpd'], better='lower')      # BPD drop, Welch
-                gain = f"{100 * e['effect'] / af['mean']:.1f}% lower [{100 * e['lo'] / af['mean']:.1f}, {100 * e['hi'] / af['mean']:.1f}]"
+            g = r.get('vs_af_pct')
+            gain = 'baseline' if name == 'AF alone' else (f"{g[0]:.1f}% lower [{g[1]:.1f}, {g[2]:.1f}]" if g else 'no AF row yet')
             chosen = ', '.join(f'{k}={v}' for k, v in r['chosen'].items())
             lines.append(f"| {ds} | {name} | {chosen} | {r['params'] / 1e6:.2f}M | {r['mean']:.3f} [{r['ci'][0]:.3f}, {r['ci'][1]:.3f}] | {gain} |")
     return '\n'.join(lines)

@@ -4,17 +4,17 @@ measures, for the shared pool and for per-token pools, the effective sample size
 number of distinct z_R vectors among the N tokens. Also measures delta, the RMS shift between the two mixtures' means
 in units of sigma, which the sampling chapter's synthetic sweep uses. Writes figures/redundant-pool.json.
 
-    python bench/redundant_pool.py [--run runs/likelihood/fashion-mnist/farmer-seed0] [--images 100]
+    python bench/redundant_pool.py [--run runs/likelihood/fashion-mnist/d_I=8_lr=0.002_seed=0] [--images 100]
 """
 import argparse, json
 from pathlib import Path
 import torch
-from farmer.runtime import load_run_model
-from farmer.sampling import guidance_preset, halves, pool_diversity, token_drawers
+from farmer.train import load_run_model
+from farmer.sampling import ResampleCFG, guidance_preset, halves, pool_diversity
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    ap.add_argument('--run', default='runs/likelihood/fashion-mnist/farmer-seed0', help='a farmer-train run with a channel split')
+    ap.add_argument('--run', default='runs/likelihood/fashion-mnist/d_I=8_lr=0.002_seed=0', help='a farmer-train run with a channel split')
     ap.add_argument('--images', type=int, default=100); ap.add_argument('--out', default='figures/redundant-pool.json')
     args = ap.parse_args()
     if not (Path(args.run) / 'best.safetensors').is_file():
@@ -26,12 +26,13 @@ def main():
     gd = guidance_preset('farmer-1.1b-p16')
     y = torch.arange(args.images) % cfg.num_classes
     kept = []
-    draw, _ = token_drawers(gd, cfg.tokens)
-    def keep(g, gen):
-        kept.append(g)
-        return halves(g)[0].expand(cfg.tokens).sample(gen)
+    class Keep(ResampleCFG):
+        "Algorithm 1 for the informative tokens; at the redundant step, keep the mixtures (and draw from p_c)."
+        def redundant(self, g, tokens, gen):
+            kept.append(g)
+            return halves(g)[0].expand(tokens).sample(gen)
     with torch.no_grad():
-        model.ar.sample(y, torch.Generator().manual_seed(0), draw=draw, draw_R=keep)
+        model.ar.sample(y, Keep(gd), torch.Generator().manual_seed(0))
     c, u = halves(kept[0])
     delta = (((c.mean - u.mean) / u.log_sigma.exp()) ** 2).mean().sqrt().item()
     gen = torch.Generator().manual_seed(1)

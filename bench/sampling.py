@@ -7,10 +7,10 @@ An untrained model (zero-initialised AF, small random heads) has the cost of a t
 """
 import argparse, json, statistics, time
 import torch
-from farmer import Farmer, FarmerConfig
+from farmer import Farmer, preset
 from farmer.af import perturb_parameters
 from farmer.runtime import pick_device
-from farmer.sampling import Guidance, token_drawers
+from farmer.sampling import Guidance, drawer
 
 def timed(f, dev):
     if dev.type == 'cuda': torch.cuda.synchronize()
@@ -30,14 +30,13 @@ def main():
     t = {k: [] for k in ('ar_cached', 'ar_uncached', 'af_cached', 'af_uncached', *[f'total_{m}' for m in modes])}
     for r in range(args.rounds):
         g = lambda: torch.Generator(device=dev).manual_seed(r)
-        dt, (z_I, z_R) = timed(lambda: model.ar.sample(y, g()), dev); t['ar_cached'].append(dt)
-        dt, _ = timed(lambda: model.ar.sample(y, g(), cache=False), dev); t['ar_uncached'].append(dt)
+        dt, (z_I, z_R) = timed(lambda: model.ar.sample(y, generator=g()), dev); t['ar_cached'].append(dt)
+        dt, _ = timed(lambda: model.ar.sample(y, generator=g(), cache=False), dev); t['ar_uncached'].append(dt)
         z = model.from_ar(z_I, z_R)
         dt, _ = timed(lambda: model.decode(z), dev); t['af_cached'].append(dt)
         dt, _ = timed(lambda: model.decode(z, cache=False), dev); t['af_uncached'].append(dt)
         for m, gd in modes.items():
-            d, dR = token_drawers(gd, model.cfg.tokens)
-            dt, _ = timed(lambda: model.decode(model.from_ar(*model.ar.sample(y, g(), draw=d, draw_R=dR))), dev)
+            dt, _ = timed(lambda: model.decode(model.from_ar(*model.ar.sample(y, drawer(gd), g()))), dev)
             t[f'total_{m}'].append(dt)
     med = {k: statistics.median(v) for k, v in t.items()}
     cached, uncached = med['ar_cached'] + med['af_cached'], med['ar_uncached'] + med['af_uncached']

@@ -9,17 +9,21 @@ from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
 import torch
+import matplotlib.pyplot as plt
+from fastcore.imports import in_ipython
 from scipy import ndimage, stats
 from skimage.metrics import structural_similarity
 from .af import logdet_bruteforce
 from .config import FarmerConfig, preset
-from .runtime import config_diff
+from .data import to_model_space
+from .runtime import config_diff, model_device
 from .train import train, load_run_model
 
 # %% auto #0
-__all__ = ['FAST_STEPS', 'ANALYSIS_DATA', 'CLASS_NAMES', 'ABLATION_CORE', 'CLAIMS', 'CLAIM_COLUMNS', 'ensure_run', 'Analysis',
-           'project_root', 'analysis_setup', 'default_model', 'ablation_rows', 'laplacian_variance', 'ssim', 'effect',
-           'verdict', 'record_claim', 'claims_table', 'k1_flow_nll']
+__all__ = ['FAST_STEPS', 'ANALYSIS_DATA', 'SEEDS', 'CLASS_NAMES', 'ABLATION_CORE', 'CLAIMS', 'CLAIM_COLUMNS', 'ensure_run',
+           'Analysis', 'project_root', 'analysis_setup', 'default_model', 'split_model', 'ablation_rows',
+           'laplacian_variance', 'ssim', 'effect', 'verdict', 'record_claim', 'claims_table', 'k1_flow_nll',
+           'redundancy_r2']
 
 # %% ../nbs/16_analysis.ipynb #8744b922
 def ensure_run(cfg: FarmerConfig, out: str | Path, **train_kw) -> dict:
@@ -36,9 +40,11 @@ def ensure_run(cfg: FarmerConfig, out: str | Path, **train_kw) -> dict:
 
 # %% ../nbs/16_analysis.ipynb #ce61f31b
 FAST_STEPS = dict(steps=60, eval_every=30, warmup=10)   # every training run in FAST mode
-ANALYSIS_DATA = {   # dataset -> the preset and overrides every analysis run of it shares, and its one-seed sweeps (paper Fig. 6)
-    'digits': dict(preset='digits-small', overrides=dict(steps=1000), sweeps=dict(K_I=(16,), d_I=(1, 3))),
-    'fashion-mnist': dict(preset='fashion-mnist', overrides=dict(steps=800, eval_every=400), sweeps=dict(K_I=(8,), d_I=(2, 16)))}
+ANALYSIS_DATA = {   # dataset -> the chapter model (sample recipe, `SEEDS`), the ablation recipe every row shares, its one-seed sweeps
+    'digits': dict(model=('digits-samples', {}), recipe=('digits-small', dict(steps=1000)), sweeps=dict(K_I=(16,), d_I=(1, 3))),
+    'fashion-mnist': dict(model=('fashion-mnist-samples', {}), recipe=('fashion-mnist-samples', dict(d_I=8, steps=1000, eval_every=500)),
+                          sweeps=dict(K_I=(8,), d_I=(2, 16)))}
+SEEDS = (0, 1, 2)           # model seeds of the chapter model (FAST: the first)
 CLASS_NAMES = {'digits': tuple('0123456789'), 'fashion-mnist': ('T-shirt/top', 'trouser', 'pullover', 'dress', 'coat', 'sandal', 'shirt', 'sneaker', 'bag', 'ankle boot')}
 
 @dataclass
@@ -55,15 +61,26 @@ class Analysis:
     def figures(self) -> Path: return self.root / 'figures'
     @property
     def claims(self) -> Path: return self.figures / 'claims.json'
+    @property
+    def seeds(self) -> tuple: return SEEDS[:1] if self.fast else SEEDS
+    def _config(self, key: str, **overrides) -> FarmerConfig:
+        name, base = ANALYSIS_DATA[self.dataset][key]
+        return preset(name, **{**base, **overrides, **(FAST_STEPS if self.fast else {})})
     def config(self, **overrides) -> FarmerConfig:
-        "The dataset's analysis recipe with `overrides`, shortened to `FAST_STEPS` in FAST mode."
-        r = ANALYSIS_DATA[self.dataset]
-        return preset(r['preset'], **{**r['overrides'], **overrides, **(FAST_STEPS if self.fast else {})})
+        "The dataset's ablation recipe with `overrides`, shortened to `FAST_STEPS` in FAST mode."
+        return self._config('recipe', **overrides)
+    def model_config(self, seed: int = 0) -> FarmerConfig:
+        "The chapter model of the dataset (its sample recipe) with `seed`, shortened to `FAST_STEPS` in FAST mode."
+        return self._config('model', seed=seed)
     def run_dir(self, row: str = 'full', seed: int = 0) -> Path: return self.runs / 'analysis' / self.dataset / f'{row}-seed{seed}'
     def figure(self, fig, name: str) -> Path:
-        "Save matplotlib `fig` as figures/`name`-`dataset`.png (dpi 120) and return the path."
+        "Save matplotlib `fig` as figures/`name`-`dataset`.png (dpi 120), show it inline in a notebook, and return the path."
         self.figures.mkdir(parents=True, exist_ok=True)
         fig.savefig(p := self.figures / f'{name}-{self.dataset}.png', dpi=120, bbox_inches='tight')
+        if in_ipython():                                     # inline whatever the backend (the analyses run headless)
+            from IPython.display import display
+            display(fig)
+        plt.close(fig)
         return p
 
 def project_root(start: Path | None = None) -> Path:
@@ -80,16 +97,22 @@ def analysis_setup(fast: bool | None = None, dataset: str | None = None) -> Anal
 
 # %% ../nbs/16_analysis.ipynb #6ba2c39e
 def default_model(a: Analysis, seed: int = 0, device: str = 'cpu'):
-    "The `full` model of `a`'s dataset with `seed` (trained now if missing): best weights, eval mode."
-    ensure_run(a.config(seed=seed), a.run_dir('full', seed), progress=False)
+    "The chapter model of `a`'s dataset with `seed` (trained now if missing): best weights, eval mode."
+    ensure_run(a.model_config(seed), a.run_dir('model', seed), progress=False, compile=not a.fast)
+    return load_run_model(a.run_dir('model', seed), 'best', device)
+
+def split_model(a: Analysis, seed: int = 0, device: str = 'cpu'):
+    "A model of `a`'s dataset with the informative/redundant split: the chapter model if it has one, else the `full` ablation row."
+    if a.model_config().dim_R > 0: return default_model(a, seed, device)
+    ensure_run(a.config(seed=seed), a.run_dir('full', seed), progress=False, compile=not a.fast)
     return load_run_model(a.run_dir('full', seed), 'best', device)
 
 # %% ../nbs/16_analysis.ipynb #ab1cd002
-ABLATION_CORE = {   # row -> config overrides of the recipe; two seeds each
+ABLATION_CORE = {   # row -> config overrides of the recipe (which has the split); two seeds each
     'full': {}, 'table3-base': dict(d_I=None, cond_repeat=1, final_permute=False),
     'table3-dimred': dict(cond_repeat=1, final_permute=False), 'table3-dimred-repeat': dict(final_permute=False),
     'table3-dimred-permute': dict(cond_repeat=1), 'factor-out-normal': dict(redundant='normal'),
-    'nosplit': dict(d_I=None), 'dct': dict(basis='dct'), 'dct-nosplit': dict(basis='dct', d_I=None)}
+    'nosplit': dict(d_I=None), 'dct': dict(basis='dct'), 'random-basis': dict(basis='random'), 'mix': dict(mix='lu')}
 
 def ablation_rows(a: Analysis) -> dict[str, tuple[dict, tuple]]:
     "Row -> (config overrides, seeds) of every ablation run on `a`'s dataset: the core rows with seeds 0 and 1, K = 1 and the sweeps with seed 0."
@@ -135,7 +158,7 @@ def verdict(effects: list[dict]) -> str:
     return v[0] if all(x == v[0] for x in v) else 'inconclusive'
 
 # %% ../nbs/16_analysis.ipynb #2502910e
-CLAIMS = ('dim-reduction', 'condition-repeat', 'final-permute', 'resampling-cfg', 'shared-redundant-gmm', 'k1-is-af',
+CLAIMS = ('dim-reduction', 'dim-reduction-mix', 'condition-repeat', 'final-permute', 'resampling-cfg', 'shared-redundant-gmm', 'k1-is-af',
           'distillation', 'partial-interpolation', 'logdet-blur', 'unguided-s-T', 'token-basis')
 CLAIM_COLUMNS = {'digits': 'digits (8×8, d = 4)', 'fashion-mnist': 'Fashion-MNIST (28×28, d = 49)'}   # the table's columns
 
@@ -179,3 +202,14 @@ def k1_flow_nll(model, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return (za - g.mean[:, :, 0]) * torch.exp(-g.log_sigma[:, :, 0])
     ld = torch.cat([logdet_bruteforce(lambda v: whiten(v, y[i:i + 1]), x[i:i + 1]) for i in range(len(x))])
     return (0.5 * whiten(x, y) ** 2 + 0.5 * math.log(2 * math.pi)).sum((1, 2)) - ld
+
+# %% ../nbs/16_analysis.ipynb #2403c327
+@torch.no_grad()
+def redundancy_r2(model, images: torch.Tensor, batch: int = 500) -> float:
+    "Share of the variance of the redundant channels z_R `[N, d_R]` of a latent token explained linearly by its own z_I `[N, d_I]`, for uint8 `images`."
+    zs = [model.to_ar_order(model.encode(to_model_space(images[i:i + batch], model.cfg.value_range).to(model_device(model)))[0])
+          for i in range(0, len(images), batch)]
+    z_I, z_R = (t.flatten(0, 1).double() for t in model.split(torch.cat(zs)))      # [M, d_I], [M, d_R]
+    X = torch.cat([z_I, torch.ones(len(z_I), 1, dtype=z_I.dtype, device=z_I.device)], 1)
+    resid = z_R - X @ torch.linalg.lstsq(X, z_R).solution
+    return float(1 - resid.var(0).sum() / z_R.var(0).sum())

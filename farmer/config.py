@@ -119,6 +119,8 @@ PRESETS: dict[str, dict] = {   # overrides of the dataclass defaults (= `digits`
     'digits-samples': dict(dequant='gaussian'),
     'digits-small': dict(_SMALL, d_I=2),
     'fashion-mnist': dict(dataset='fashion-mnist', image_size=28, patch=7, d_I=8, val_images=5000, eval_every=1000),
+    'fashion-mnist-samples': dict(dataset='fashion-mnist', image_size=28, patch=7, d_I=None, val_images=5000, dequant='gaussian',
+                                  steps=4000, eval_every=1000),
     'photo-patches': dict(_SMALL, dataset='photo-patches', image_size=32, channels=3, num_classes=6, patch=4, d_I=16,
                           af_width=128, ar_width=128, K_I=16, K_R=32, lr=5e-4, val_images=150),
     'mnist': dict(_SMALL, dataset='mnist', image_size=28, patch=4, d_I=4, af_width=128, ar_width=128, ar_layers=4,

@@ -65,15 +65,16 @@ def sample_metrics(fake: torch.Tensor, real: torch.Tensor, extractor: str, allow
                 recall=m['recall'], isc=m['inception_score_mean'])
 
 # %% ../nbs/14_eval.ipynb #69dace29
-def sample_scores(model, guidance: Guidance, real: torch.Tensor, n: int = 1000, seed: int = 0, extractor: str = 'farmer-digits',
+def sample_scores(model, guidance: Guidance, real: torch.Tensor | dict, n: int = 1000, seed: int = 0, extractor: str = 'farmer-digits',
                   clf=None, allow_download: bool = False, decode=None) -> dict:
-    "FID, KID, precision, recall, IS of `n` samples (classes in turn) under `guidance` against uint8 `real` `[M, C, H, W]`, and their class consistency under `clf` (NaN without one)."
+    "FID, KID, precision, recall, IS of `n` samples (classes in turn) under `guidance` against uint8 `real` `[M, C, H, W]` (or {name: images}: one set of metrics per name), and their class consistency under `clf` (NaN without one)."
     cfg, dev = model.cfg, model_device(model)
     y = torch.arange(n) % cfg.num_classes if cfg.num_classes else None
     g = torch.Generator(device=dev).manual_seed(seed)
     fake = torch.cat([generate(model, y[i:i + 500].to(dev) if y is not None else min(500, n - i), guidance, g, decode=decode).cpu()
                       for i in range(0, n, 500)])
     with torch.no_grad(): cons = (clf(fake)[1].argmax(1) == y).float().mean().item() if clf is not None else float('nan')
+    if isinstance(real, dict): return {k: sample_metrics(fake, r, extractor, allow_download) for k, r in real.items()} | dict(consistency=cons)
     return dict(**sample_metrics(fake, real, extractor, allow_download), consistency=cons)
 
 COLUMNS = ('run', 'dataset', 'split', 'guidance', 'bpd', 'fid', 'kid', 'precision', 'recall', 'consistency', 'bayes_accuracy', 'isc', 'bpd_se', 'extractor', 'n')

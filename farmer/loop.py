@@ -4,7 +4,7 @@
 
 # %% ../nbs/10_loop.ipynb #0d696a53
 from __future__ import annotations
-import functools, json, math, sys, time
+import functools, itertools, json, math, sys, time
 from pathlib import Path
 from typing import Protocol
 import torch
@@ -113,9 +113,9 @@ def optimise(module: nn.Module, r: Recipe, checkpoint: Path, metrics: Path, conf
         eager_loss = None                                       # compiled and run once: no fallback needed any more
         gnorm = torch.nn.utils.clip_grad_norm_(params, r.grad_clip, foreach=True)
         parts = [torch.as_tensor(v).detach().float().reshape(-1) for v in (value, *logs.values())]   # scalars, or vectors
-        vals = all_mean(torch.cat(parts)).split([len(t) for t in parts])
-        vals = [v.item() if len(v) == 1 else v.tolist() for v in vals]
-        gn = gnorm.item()                                       # the one host sync of a step: it decides the update
+        flat = torch.cat([all_mean(torch.cat(parts)), gnorm.detach().float().reshape(1)]).tolist()   # the step's one host sync
+        gn, ends = flat[-1], [0, *itertools.accumulate(len(t) for t in parts)]
+        vals = [flat[i] if j - i == 1 else flat[i:j] for i, j in zip(ends, ends[1:])]
         if math.isfinite(gn): opt.step()
         else: state['skipped'] += 1
         opt.zero_grad(set_to_none=True)

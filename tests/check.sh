@@ -15,11 +15,14 @@ else
   echo "(not a git checkout: skipped)"
 fi
 
+echo "== ruff format: the notebooks' code cells, the tests and the benchmarks (line length 120, pyproject.toml)"
+ruff format --check nbs tests bench
+
 # The offline Fashion-MNIST copy beside a development checkout, when there is one (tests skip what needs it otherwise)
 if [ -z "${FARMER_DATA:-}" ] && [ -d ../shared/data/FashionMNIST ]; then export FARMER_DATA="$(cd ../shared/data && pwd)"; fi
 
 echo "== pytest"
-python -m pytest -q tests          # exit 5 (no tests collected) fails too, through set -e
+python -m pytest -q tests          # the whole suite, slow tests included; exit 5 (no tests collected) fails too, through set -e
 
 echo "== a plain (non-editable) install evaluates offline: the classifier weights ship as package data"
 whl=$(mktemp -d)

@@ -1,0 +1,114 @@
+"""Where the time of one training step goes, for this checkout and an older commit, side by side on one machine.
+
+Each part of a step is timed on its own, forward and backward, with the shapes of the preset's batch, in a fresh
+interpreter that imports the code of one version: the data and the noise of a batch, the AF (its attention separately,
+from the profiler), the AR Transformer with its heads, the GMM log-densities, the optimiser (clipping and the update),
+and the whole step as the training loop runs it; what the parts leave of the whole is Python and glue. The parts run
+interleaved over `--rounds`, medians reported. The compiled step of the new code has no parts (the compiler fuses
+across them) and is timed whole.
+
+    python bench/profile_step.py [--against c9e1402] [--presets fashion-mnist,digits] [--rounds 5]
+
+Writes `figures/profile-step.json`, which the training chapter tabulates.
+"""
+import argparse, json, os, subprocess, sys, tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DRIVER = r'''
+import json, math, statistics, sys, time
+import torch
+name, rounds, compiled = sys.argv[1], int(sys.argv[2]), sys.argv[3] == '1'
+from farmer.model import Farmer
+try:                                              # this checkout
+    from farmer.config import preset
+    from farmer.loop import make_optimizer, global_indices, rank_rows
+    from farmer.data import open_dataset
+    from farmer.train import make_batch
+    ds = open_dataset(name if name != 'fashion-mnist' else 'fashion-mnist', 'train', val_images=preset(name).val_images)
+    cfg = preset(name)
+    batch = lambda step: make_batch(step, *ds.batch(global_indices(step, len(ds), cfg)), rank_rows(cfg), cfg)
+except ImportError:                               # the older code: FarmerConfig.preset, make_batch over an image tensor
+    from farmer.config import FarmerConfig
+    from farmer.train import make_optimizer, make_batch
+    from farmer.data import load_dataset
+    cfg = FarmerConfig.preset(name)
+    xs, ys = load_dataset(name, 'train')
+    batch = lambda step: make_batch(step, xs, ys, cfg)
+torch.manual_seed(0)
+m = Farmer(cfg); opt = make_optimizer(m, cfg)
+params = [p for p in m.parameters()]
+x, y, _ = batch(0)
+fwd = torch.compile(m) if compiled else m
+def step(s=0):
+    xb, yb, _ = batch(s)
+    loss = fwd(xb, yb)['loss']
+    opt.zero_grad(set_to_none=True); loss.backward()
+    gn = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+    if torch.isfinite(gn): opt.step()
+t_af = m.to_tokens(x)
+z = m.af(t_af)[0].detach()
+z_I, z_R = m.split(m.to_ar_order(z))
+def data(): batch(1)
+def af(): (lambda o: (o[0].square().sum() + o[1].sum()).backward())(m.af(t_af))
+def ar():
+    g_I, g_R = m.ar(z_I, y)
+    (g_I.mean.sum() + g_I.log_sigma.sum() + g_I.logits.sum() + (0 if g_R is None else g_R.mean.sum() + g_R.log_sigma.sum())).backward()
+with torch.no_grad(): heads = m.ar(z_I, y)
+def gmm():
+    g_I, g_R = [None if g is None else type(g)(*(t.detach().requires_grad_() for t in (g.logits, g.mean, g.log_sigma))) for g in heads]
+    (-(g_I.log_prob(z_I).sum()) + m._nll_R(g_R, z_R).sum()).backward()
+def optim():
+    torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip); opt.step()
+parts = dict(step=step) if compiled else dict(step=step, data=data, af=af, ar=ar, gmm=gmm, optimiser=optim)
+for f in parts.values():
+    for _ in range(3): f()
+times = {k: [] for k in parts}
+for _ in range(rounds):
+    for k, f in parts.items():
+        t = time.perf_counter()
+        for _ in range(5): f()
+        times[k].append((time.perf_counter() - t) / 5 * 1000)
+out = {k: statistics.median(v) for k, v in times.items()}
+if not compiled:                                  # fp32 GEMM rate at the Transformers' shapes (rows = batch x tokens, width, 4 x width)
+    rows, W = cfg.batch_size * cfg.tokens, cfg.af_width
+    gemms = [(torch.randn(rows, W), torch.randn(W, 4 * W)), (torch.randn(rows, 4 * W), torch.randn(4 * W, W)), (torch.randn(rows, W), torch.randn(W, 3 * W))]
+    for a_, b_ in gemms: a_ @ b_
+    t = time.perf_counter()
+    for _ in range(20):
+        for a_, b_ in gemms: a_ @ b_
+    out['gemm_gflops'] = 20 * sum(2 * a_.shape[0] * a_.shape[1] * b_.shape[1] for a_, b_ in gemms) / (time.perf_counter() - t) / 1e9
+if not compiled:                                  # the attention kernels' share of the AF part, from the profiler
+    from torch.profiler import profile, ProfilerActivity
+    with profile(activities=[ProfilerActivity.CPU]) as p:
+        for _ in range(5): af()
+    ev = p.key_averages()
+    tot = sum(e.self_cpu_time_total for e in ev)
+    out['af_attention_share'] = sum(e.self_cpu_time_total for e in ev if 'attention' in e.key) / tot
+print(json.dumps(out))
+'''
+
+def measure(root: Path, name: str, rounds: int, compiled: bool = False) -> dict:
+    env = dict(os.environ, PYTHONPATH=str(root))
+    r = subprocess.run([sys.executable, '-c', DRIVER, name, str(rounds), '1' if compiled else '0'], capture_output=True, text=True,
+                       env=env, cwd=tempfile.gettempdir())
+    if r.returncode: raise SystemExit(f'profiling failed ({root}, {name}):\n{r.stderr[-3000:]}')
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('--against', default='c9e1402'); p.add_argument('--presets', default='fashion-mnist,digits')
+    p.add_argument('--rounds', type=int, default=5); p.add_argument('--out', default=str(ROOT / 'figures' / 'profile-step.json'))
+    a = p.parse_args()
+    sys.path.insert(0, str(ROOT / 'bench'))
+    from train_throughput import worktree
+    old = worktree(a.against)
+    res = {n: dict(old=measure(old, n, a.rounds), new=measure(ROOT, n, a.rounds), compiled=measure(ROOT, n, a.rounds, compiled=True))
+           for n in a.presets.split(',')}
+    res['against'] = a.against
+    Path(a.out).write_text(json.dumps(res, indent=1))
+    for n in a.presets.split(','):
+        for v in ('old', 'new', 'compiled'):
+            print(f"{n:14s} {v:9s} " + '  '.join(f"{k} {t:.1f}" + ('' if k.endswith('share') else ' ms') for k, t in res[n][v].items()))
+
+if __name__ == '__main__': main()
