@@ -20,6 +20,7 @@ Runs go to `runs/likelihood/<dataset>/<row>` and are reused when finished (resum
 Fashion-MNIST needs its four IDX files under DATA_ROOT/FashionMNIST/raw/ (`farmer-train --preset fashion-mnist
 --download` fetches them) or `--data-root`/$FARMER_DATA pointing at a copy.
 """
+
 import argparse, json, statistics
 from pathlib import Path
 from farmer.config import preset
@@ -28,36 +29,56 @@ from farmer.analysis import ensure_run, effect
 
 LRS = (1e-3, 2e-3, 3e-3)
 SEEDS = (0, 1, 2)
-SPLIT = {'digits': 2, 'fashion-mnist': 8}                    # d_I of the split rows
+SPLIT = {'digits': 2, 'fashion-mnist': 8}  # d_I of the split rows
 AF_WIDTHS = {'digits': (120, 136), 'fashion-mnist': (136, 152)}
-MODELS = {'FARMER, no split': lambda ds: [dict(d_I=None)], 'FARMER, split': lambda ds: [dict(d_I=SPLIT[ds])],
-          'factor-out': lambda ds: [dict(d_I=SPLIT[ds], redundant='normal')],
-          'AF alone': lambda ds: [dict(K_I=1, d_I=None, af_width=w) for w in AF_WIDTHS[ds]]}
+MODELS = {
+    'FARMER, no split': lambda ds: [dict(d_I=None)],
+    'FARMER, split': lambda ds: [dict(d_I=SPLIT[ds])],
+    'factor-out': lambda ds: [dict(d_I=SPLIT[ds], redundant='normal')],
+    'AF alone': lambda ds: [dict(K_I=1, d_I=None, af_width=w) for w in AF_WIDTHS[ds]],
+}
 
-def slug(over: dict) -> str: return '_'.join(f'{k}={v}' for k, v in over.items())
+
+def slug(over: dict) -> str:
+    return '_'.join(f'{k}={v}' for k, v in over.items())
+
 
 def model_row(ds: str, name: str, data_root: str | None) -> dict:
     "Search on validation, then three seeds of the chosen setting; return the row."
     runs = Path('runs/likelihood') / ds
-    train = lambda over: ensure_run(preset(ds, **over), runs / slug(over), progress=False, data_root=data_root, compile=True)
+    train = lambda over: ensure_run(
+        preset(ds, **over), runs / slug(over), progress=False, data_root=data_root, compile=True
+    )
     search = {}
     for arch in MODELS[name](ds):
         for lr in LRS:
             over = dict(arch, lr=lr, seed=0)
             s = train(over)
             search[slug(over)] = dict(over=over, val_bpd=s['best_val_bpd'])
-            print(f"  {ds:14s} {name:16s} {slug(over):40s} val BPD {s['best_val_bpd']:.4f}  ({s['wall_s']:.0f} s)", flush=True)
+            print(
+                f"  {ds:14s} {name:16s} {slug(over):40s} val BPD {s['best_val_bpd']:.4f}  ({s['wall_s']:.0f} s)",
+                flush=True,
+            )
     best = min(search.values(), key=lambda r: r['val_bpd'])['over']
     runs = [train(dict(best, seed=s)) for s in SEEDS]
     tests = [r['test_bpd'] for r in runs]
-    return dict(chosen={k: v for k, v in best.items() if k != 'seed'}, params=param_counts(preset(ds, **best))['total'], search=search,
-                val_bpd=[r['best_val_bpd'] for r in runs], test_bpd=tests, mean=statistics.mean(tests), ci=_mean_ci(tests),
-                wall_s=[r['wall_s'] for r in runs])
+    return dict(
+        chosen={k: v for k, v in best.items() if k != 'seed'},
+        params=param_counts(preset(ds, **best))['total'],
+        search=search,
+        val_bpd=[r['best_val_bpd'] for r in runs],
+        test_bpd=tests,
+        mean=statistics.mean(tests),
+        ci=_mean_ci(tests),
+        wall_s=[r['wall_s'] for r in runs],
+    )
+
 
 def _mean_ci(v: list[float]) -> list[float]:
     "95% t-interval of the mean of `v` (via `effect` against zeros: the same rule as every claim)."
     e = effect([0.0] * len(v), v, paired=True, better='higher')
     return [e['lo'], e['hi']]
+
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
@@ -70,30 +91,46 @@ def main():
     for ds in a.datasets.split(','):
         for name in a.models.split(';'):
             row = model_row(ds, name, a.data_root)
-            result = json.loads(path.read_text()) if path.is_file() else {}   # re-read: another process may have written rows
+            result = (
+                json.loads(path.read_text()) if path.is_file() else {}
+            )  # re-read: another process may have written rows
             result.setdefault(ds, {})[name] = row
             add_gains(result[ds])
-            path.parent.mkdir(exist_ok=True); path.write_text(json.dumps(result, indent=1))
+            path.parent.mkdir(exist_ok=True)
+            path.write_text(json.dumps(result, indent=1))
     print(table(json.loads(path.read_text())))
+
 
 def add_gains(rows: dict) -> None:
     "Each row's test BPD drop against the AF alone, in % of the AF's mean, with Welch's 95% interval (once the AF row exists)."
     af = rows.get('AF alone')
     for name, r in rows.items():
-        if af is None or r is af: continue
+        if af is None or r is af:
+            continue
         e = effect(af['test_bpd'], r['test_bpd'], better='lower')
         r['vs_af_pct'] = [100 * v / af['mean'] for v in (e['effect'], e['lo'], e['hi'])]
 
+
 def table(result: dict) -> str:
     "The Markdown table of `figures/likelihood.json`: test BPD of three seeds, and each row against the AF alone."
-    lines = ['| dataset | model | chosen on validation | parameters | test BPD, mean [95% CI] (3 seeds) | vs the AF alone [95% CI] |',
-             '|---|---|---|---|---|---|']
+    lines = [
+        '| dataset | model | chosen on validation | parameters | test BPD, mean [95% CI] (3 seeds) | vs the AF alone [95% CI] |',
+        '|---|---|---|---|---|---|',
+    ]
     for ds, rows in result.items():
         for name, r in rows.items():
             g = r.get('vs_af_pct')
-            gain = 'baseline' if name == 'AF alone' else (f"{g[0]:.1f}% lower [{g[1]:.1f}, {g[2]:.1f}]" if g else 'no AF row yet')
+            gain = (
+                'baseline'
+                if name == 'AF alone'
+                else (f"{g[0]:.1f}% lower [{g[1]:.1f}, {g[2]:.1f}]" if g else 'no AF row yet')
+            )
             chosen = ', '.join(f'{k}={v}' for k, v in r['chosen'].items())
-            lines.append(f"| {ds} | {name} | {chosen} | {r['params'] / 1e6:.2f}M | {r['mean']:.3f} [{r['ci'][0]:.3f}, {r['ci'][1]:.3f}] | {gain} |")
+            lines.append(
+                f"| {ds} | {name} | {chosen} | {r['params'] / 1e6:.2f}M | {r['mean']:.3f} [{r['ci'][0]:.3f}, {r['ci'][1]:.3f}] | {gain} |"
+            )
     return '\n'.join(lines)
 
-if __name__ == '__main__': main()
+
+if __name__ == '__main__':
+    main()

@@ -11,6 +11,7 @@ across them) and is timed whole.
 
 Writes `figures/profile-step.json`, which the training chapter tabulates.
 """
+
 import argparse, json, os, subprocess, sys, tempfile
 from pathlib import Path
 
@@ -88,27 +89,49 @@ if not compiled:                                  # the attention kernels' share
 print(json.dumps(out))
 '''
 
+
 def measure(root: Path, name: str, rounds: int, compiled: bool = False) -> dict:
     env = dict(os.environ, PYTHONPATH=str(root))
-    r = subprocess.run([sys.executable, '-c', DRIVER, name, str(rounds), '1' if compiled else '0'], capture_output=True, text=True,
-                       env=env, cwd=tempfile.gettempdir())
-    if r.returncode: raise SystemExit(f'profiling failed ({root}, {name}):\n{r.stderr[-3000:]}')
+    r = subprocess.run(
+        [sys.executable, '-c', DRIVER, name, str(rounds), '1' if compiled else '0'],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tempfile.gettempdir(),
+    )
+    if r.returncode:
+        raise SystemExit(f'profiling failed ({root}, {name}):\n{r.stderr[-3000:]}')
     return json.loads(r.stdout.strip().splitlines()[-1])
+
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    p.add_argument('--against', default='c9e1402'); p.add_argument('--presets', default='fashion-mnist,digits')
-    p.add_argument('--rounds', type=int, default=5); p.add_argument('--out', default=str(ROOT / 'figures' / 'profile-step.json'))
+    p.add_argument('--against', default='c9e1402')
+    p.add_argument('--presets', default='fashion-mnist,digits')
+    p.add_argument('--rounds', type=int, default=5)
+    p.add_argument('--out', default=str(ROOT / 'figures' / 'profile-step.json'))
     a = p.parse_args()
     sys.path.insert(0, str(ROOT / 'bench'))
     from train_throughput import worktree
+
     old = worktree(a.against)
-    res = {n: dict(old=measure(old, n, a.rounds), new=measure(ROOT, n, a.rounds), compiled=measure(ROOT, n, a.rounds, compiled=True))
-           for n in a.presets.split(',')}
+    res = {
+        n: dict(
+            old=measure(old, n, a.rounds),
+            new=measure(ROOT, n, a.rounds),
+            compiled=measure(ROOT, n, a.rounds, compiled=True),
+        )
+        for n in a.presets.split(',')
+    }
     res['against'] = a.against
     Path(a.out).write_text(json.dumps(res, indent=1))
     for n in a.presets.split(','):
         for v in ('old', 'new', 'compiled'):
-            print(f"{n:14s} {v:9s} " + '  '.join(f"{k} {t:.1f}" + ('' if k.endswith('share') else ' ms') for k, t in res[n][v].items()))
+            print(
+                f"{n:14s} {v:9s} "
+                + '  '.join(f"{k} {t:.1f}" + ('' if k.endswith(('share', 'gflops')) else ' ms') for k, t in res[n][v].items())
+            )
 
-if __name__ == '__main__': main()
+
+if __name__ == '__main__':
+    main()

@@ -7,6 +7,7 @@ the training chapter reads.
 
     python bench/recipe_search.py [--rows 'base;base, lr 3e-3'] [--list]
 """
+
 import argparse, json
 from pathlib import Path
 import torch
@@ -16,8 +17,12 @@ from farmer.analysis import ensure_run
 
 # The pre-search default (0.5M parameters, Gaussian noise, batch 128), then the base of the search: the TARFlow
 # reference's size and recipe (width 128, AF 4x2, AR 4 layers, batch 64, lr 2e-3, uniform dequantisation).
-OLD = dict(af_width=64, ar_width=64, ar_layers=2, d_I=2, K_I=8, K_R=8, batch_size=128, lr=1e-3, steps=1500, dequant='gaussian')
-BASE = dict(af_width=128, ar_width=128, ar_layers=4, d_I=2, K_I=8, K_R=16, batch_size=64, lr=2e-3, steps=2000, dequant='uniform')
+OLD = dict(
+    af_width=64, ar_width=64, ar_layers=2, d_I=2, K_I=8, K_R=8, batch_size=128, lr=1e-3, steps=1500, dequant='gaussian'
+)
+BASE = dict(
+    af_width=128, ar_width=128, ar_layers=4, d_I=2, K_I=8, K_R=16, batch_size=64, lr=2e-3, steps=2000, dequant='uniform'
+)
 ROWS = {
     'old default': OLD,
     'old default, uniform': dict(OLD, dequant='uniform'),
@@ -32,10 +37,14 @@ ROWS = {
     'no split, K_I 32, gaussian': dict(BASE, d_I=None, K_I=32, dequant='gaussian'),
 }
 
+
 def row_config(name: str) -> FarmerConfig:
     return preset('digits', **{**ROWS[name], 'eval_every': 250})
 
-def slug(name: str) -> str: return ''.join(c if c.isalnum() or c in '.-' else '_' for c in name)
+
+def slug(name: str) -> str:
+    return ''.join(c if c.isalnum() or c in '.-' else '_' for c in name)
+
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
@@ -43,18 +52,35 @@ def main():
     p.add_argument('--list', action='store_true', help='print the rows and exit')
     p.add_argument('--out', default='figures/recipe-search.json')
     a = p.parse_args()
-    if a.list: print('\n'.join(f'{k}: {v}' for k, v in ROWS.items())); return
-    torch.set_num_threads(min(2, torch.get_num_threads()))   # OMP_NUM_THREADS=1 runs two searches side by side
-    path = Path(a.out); table = json.loads(path.read_text()) if path.is_file() else {}
+    if a.list:
+        print('\n'.join(f'{k}: {v}' for k, v in ROWS.items()))
+        return
+    torch.set_num_threads(min(2, torch.get_num_threads()))  # OMP_NUM_THREADS=1 runs two searches side by side
+    path = Path(a.out)
+    table = json.loads(path.read_text()) if path.is_file() else {}
     for name in a.rows.split(';'):
         cfg = row_config(name)
         s = ensure_run(cfg, Path('runs/recipe-search') / slug(name), progress=False, compile=True)
-        table[name] = dict(overrides=ROWS[name], params_M=round(param_counts(cfg)['total'] / 1e6, 2), best_val_bpd=round(s['best_val_bpd'], 3),
-                           best_step=s['best_step'], final_val_bpd=round(s['final_val_bpd'], 3), test_bpd=round(s['test_bpd'], 3),
-                           wall_s=s['wall_s'])
-        print(f"{name:28s} {table[name]['params_M']:5.2f}M  best validation {table[name]['best_val_bpd']:.3f} (step {s['best_step']})  "
-              f"final {table[name]['final_val_bpd']:.3f}  test {table[name]['test_bpd']:.3f}  {s['wall_s']:.0f} s", flush=True)
-        table = {**(json.loads(path.read_text()) if path.is_file() else {}), name: table[name]}   # other workers may have written rows
+        table[name] = dict(
+            overrides=ROWS[name],
+            params_M=round(param_counts(cfg)['total'] / 1e6, 2),
+            best_val_bpd=round(s['best_val_bpd'], 3),
+            best_step=s['best_step'],
+            final_val_bpd=round(s['final_val_bpd'], 3),
+            test_bpd=round(s['test_bpd'], 3),
+            wall_s=s['wall_s'],
+        )
+        print(
+            f"{name:28s} {table[name]['params_M']:5.2f}M  best validation {table[name]['best_val_bpd']:.3f} (step {s['best_step']})  "
+            f"final {table[name]['final_val_bpd']:.3f}  test {table[name]['test_bpd']:.3f}  {s['wall_s']:.0f} s",
+            flush=True,
+        )
+        table = {
+            **(json.loads(path.read_text()) if path.is_file() else {}),
+            name: table[name],
+        }  # other workers may have written rows
         path.write_text(json.dumps(table, indent=1))
 
-if __name__ == '__main__': main()
+
+if __name__ == '__main__':
+    main()

@@ -10,6 +10,7 @@ own informative channels predict (`farmer.analysis.redundancy_r2`). Writes `figu
 
     python bench/split_variants.py [--rows no-split,pixel-8,...] [--seeds 0] [--steps 2000]
 """
+
 import argparse, json
 from pathlib import Path
 import torch
@@ -21,28 +22,42 @@ from farmer.eval import sample_scores
 from farmer.sampling import Guidance
 from farmer.train import load_run_model
 
-ROWS = {   # row -> overrides of the fashion-mnist preset (d = 49 values per token)
-    'no-split': dict(d_I=None), 'pixel-8': dict(d_I=8), 'pixel-16': dict(d_I=16), 'dct-8': dict(d_I=8, basis='dct'),
-    'random-8': dict(d_I=8, basis='random'), 'mix-8': dict(d_I=8, mix='lu'), 'mix-16': dict(d_I=16, mix='lu'),
-    'dct-16': dict(d_I=16, basis='dct')}
+ROWS = {  # row -> overrides of the fashion-mnist preset (d = 49 values per token)
+    'no-split': dict(d_I=None),
+    'pixel-8': dict(d_I=8),
+    'pixel-16': dict(d_I=16),
+    'dct-8': dict(d_I=8, basis='dct'),
+    'random-8': dict(d_I=8, basis='random'),
+    'mix-8': dict(d_I=8, mix='lu'),
+    'mix-16': dict(d_I=16, mix='lu'),
+    'dct-16': dict(d_I=16, basis='dct'),
+}
 MODES = {'none': Guidance(), 'resample w=2': Guidance('resample', w=2.0)}
+
 
 def score(run: Path, sets: dict, clf, n: int) -> dict:
     "Validation and test BPD, sample metrics per mode against both splits, the redundancy R² of the latent."
     s = json.loads((run / 'summary.json').read_text())
     model = load_run_model(run, 'best')
     real = {k: sets[k].batch(torch.arange(len(sets[k])))[0] for k in ('val', 'test')}
-    out = dict(val_bpd=s['best_val_bpd'], test_bpd=s['test_bpd'], wall_s=s['wall_s'],
-               r2=redundancy_r2(model, real['val'][:2000]) if model.cfg.dim_R else None)
+    out = dict(
+        val_bpd=s['best_val_bpd'],
+        test_bpd=s['test_bpd'],
+        wall_s=s['wall_s'],
+        r2=redundancy_r2(model, real['val'][:2000]) if model.cfg.dim_R else None,
+    )
     for mode, gd in MODES.items():
         sc = sample_scores(model, gd, real, n, 0, 'farmer-fashion-mnist', clf)
         out[mode] = dict(val_fid=sc['val']['fid'], test_fid=sc['test']['fid'], consistency=sc['consistency'])
     return out
 
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    p.add_argument('--rows', default=','.join(ROWS)); p.add_argument('--seeds', default='0')
-    p.add_argument('--steps', type=int, default=2000); p.add_argument('--n', type=int, default=1000)
+    p.add_argument('--rows', default=','.join(ROWS))
+    p.add_argument('--seeds', default='0')
+    p.add_argument('--steps', type=int, default=2000)
+    p.add_argument('--n', type=int, default=1000)
     p.add_argument('--out', default='figures/split-variants.json')
     a = p.parse_args()
     register_extractors()
@@ -58,7 +73,15 @@ def main():
             table = json.loads(path.read_text()) if path.is_file() else {}
             table.setdefault(row, {})[str(seed)] = dict(overrides=ROWS[row], steps=a.steps, **r)
             path.write_text(json.dumps(table, indent=1))
-            print(f"{row:10s} seed {seed}: val BPD {r['val_bpd']:.3f}  test BPD {r['test_bpd']:.3f}  R² {r['r2'] if r['r2'] is None else round(r['r2'], 3)}  "
-                  + '  '.join(f"{m}: FID val {r[m]['val_fid']:.1f} test {r[m]['test_fid']:.1f} cons {r[m]['consistency']:.2f}" for m in MODES), flush=True)
+            print(
+                f"{row:10s} seed {seed}: val BPD {r['val_bpd']:.3f}  test BPD {r['test_bpd']:.3f}  R² {r['r2'] if r['r2'] is None else round(r['r2'], 3)}  "
+                + '  '.join(
+                    f"{m}: FID val {r[m]['val_fid']:.1f} test {r[m]['test_fid']:.1f} cons {r[m]['consistency']:.2f}"
+                    for m in MODES
+                ),
+                flush=True,
+            )
 
-if __name__ == '__main__': main()
+
+if __name__ == '__main__':
+    main()

@@ -18,16 +18,28 @@ def soft_clip(a: torch.Tensor, bound: float) -> torch.Tensor:
     "Smoothly bound `a` to (-bound, bound); the identity near 0."
     return bound * torch.tanh(a / bound)
 
+
 class AFBlock(nn.Module):
     "One AF block (eq. 8) over tokens `[B, N, d]`; processes tokens in reversed order when `flip`."
-    def __init__(self, d: int, tokens: int, width: int, layers: int, heads: int, mlp_ratio: int = 4,
-                 clip: float = 3.0, flip: bool = False):
+
+    def __init__(
+        self,
+        d: int,
+        tokens: int,
+        width: int,
+        layers: int,
+        heads: int,
+        mlp_ratio: int = 4,
+        clip: float = 3.0,
+        flip: bool = False,
+    ):
         super().__init__()
         self.flip, self.clip = flip, clip
         self.proj_in = nn.Linear(d, width)
         self.net = Transformer(width, layers, heads, tokens, mlp_ratio, causal=True)
         self.proj_out = nn.Linear(width, 2 * d)
-        nn.init.zeros_(self.proj_out.weight); nn.init.zeros_(self.proj_out.bias)   # exact identity at init
+        nn.init.zeros_(self.proj_out.weight)
+        nn.init.zeros_(self.proj_out.bias)  # exact identity at init
 
     def permute(self, x: torch.Tensor) -> torch.Tensor:
         "Natural order <-> processing order (a pure function: never aliases its input)."
@@ -40,8 +52,8 @@ class AFBlock(nn.Module):
 
     def params(self, xp: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         "(μ, s) `[B, N, d]` of every token of `xp` (processing order) from the tokens before it; zero for token 1."
-        inp = xp[:, :-1] if self.net.causal else xp   # causal: the last token conditions no other, so it is not computed
-        mu, s = self.affine(self.proj_out(self.net(self.proj_in(inp)))[:, :xp.shape[1] - 1])
+        inp = xp[:, :-1] if self.net.causal else xp  # causal: the last token conditions no other, so it is not computed
+        mu, s = self.affine(self.proj_out(self.net(self.proj_in(inp)))[:, : xp.shape[1] - 1])
         pad = lambda t: torch.cat([torch.zeros_like(t[:, :1]), t], 1)
         return pad(mu), pad(s)
 
@@ -54,6 +66,7 @@ def forward(self: AFBlock, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]
     z = (xp.to(mu.dtype) - mu) * torch.exp(s)
     return self.permute(z), s.sum((1, 2))
 
+
 @patch
 def reverse(self: AFBlock, z: torch.Tensor, cache: bool = True) -> torch.Tensor:
     "Sequential inverse (eq. 9): z `[B, N, d]` -> x `[B, N, d]`, one token per step through a KV cache (or, with `cache=False`, recomputing the prefix)."
@@ -61,7 +74,11 @@ def reverse(self: AFBlock, z: torch.Tensor, cache: bool = True) -> torch.Tensor:
     kv = self.net.new_cache(z.shape[0]) if cache else None
     xs = [zp[:, 0]]
     for i in range(1, zp.shape[1]):
-        h = self.net(self.proj_in(xs[-1][:, None].to(kv.k.dtype)), kv) if cache else self.net(self.proj_in(torch.stack(xs, 1)))
+        h = (
+            self.net(self.proj_in(xs[-1][:, None].to(kv.k.dtype)), kv)
+            if cache
+            else self.net(self.proj_in(torch.stack(xs, 1)))
+        )
         mu, s = self.affine(self.proj_out(h)[:, -1])
         xs.append(zp[:, i] * torch.exp(-s) + mu)
     return self.permute(torch.stack(xs, 1))
@@ -69,12 +86,22 @@ def reverse(self: AFBlock, z: torch.Tensor, cache: bool = True) -> torch.Tensor:
 # %% ../nbs/04_af.ipynb #47aaa219
 class AF(nn.Module):
     "The autoregressive flow F = f_n ∘ … ∘ f_1 on tokens `[B, N, d]` (eq. 1)."
+
     def __init__(self, cfg: FarmerConfig):
         super().__init__()
         self.blocks = nn.ModuleList(
-            AFBlock(cfg.d, cfg.tokens, cfg.af_width, cfg.af_layers, cfg.af_heads, cfg.mlp_ratio, cfg.soft_clip,
-                    flip=t % 2 == 1)
-            for t in range(cfg.af_blocks))
+            AFBlock(
+                cfg.d,
+                cfg.tokens,
+                cfg.af_width,
+                cfg.af_layers,
+                cfg.af_heads,
+                cfg.mlp_ratio,
+                cfg.soft_clip,
+                flip=t % 2 == 1,
+            )
+            for t in range(cfg.af_blocks)
+        )
 
     @property
     def last_flip(self) -> bool:
@@ -92,12 +119,14 @@ class AF(nn.Module):
     def path(self, x: torch.Tensor) -> list[torch.Tensor]:
         "[Z⁰ = x, Z¹, …, Zⁿ], each `[B, N, d]`."
         zs = [x]
-        for blk in self.blocks: zs.append(blk(zs[-1])[0])
+        for blk in self.blocks:
+            zs.append(blk(zs[-1])[0])
         return zs
 
     def reverse(self, z: torch.Tensor, cache: bool = True) -> torch.Tensor:
         "z `[B, N, d]` -> x `[B, N, d]`: the blocks' inverses in reverse order (KV-cached, or recomputed with `cache=False`)."
-        for blk in reversed(self.blocks): z = blk.reverse(z, cache)
+        for blk in reversed(self.blocks):
+            z = blk.reverse(z, cache)
         return z
 
 # %% ../nbs/04_af.ipynb #9419a460
@@ -105,13 +134,16 @@ class AF(nn.Module):
 def perturb_parameters(module: nn.Module, std: float = 0.02, seed: int = 0) -> nn.Module:
     "Add `std`·N(0, 1) noise to every parameter of `module` in place (moves it away from the identity init)."
     g = torch.Generator().manual_seed(seed)
-    for p in module.parameters(): p.add_(std * torch.randn(p.shape, generator=g, dtype=p.dtype).to(p.device))
+    for p in module.parameters():
+        p.add_(std * torch.randn(p.shape, generator=g, dtype=p.dtype).to(p.device))
     return module
+
 
 def jacobian_bruteforce(f, x: torch.Tensor) -> torch.Tensor:
     "The full Jacobian `[B, n, n]` of a per-sample map f on `x` `[B, ...]` (n = numel per sample), by autograd."
     flat = lambda v: f(v.view(1, *x.shape[1:]))[0].reshape(-1)
     return torch.stack([torch.autograd.functional.jacobian(flat, xi.reshape(-1)) for xi in x])
+
 
 def logdet_bruteforce(f, x: torch.Tensor) -> torch.Tensor:
     "log|det ∂f/∂x| `[B]` from `slogdet` of the autograd Jacobian: the reference for eq. 10."
@@ -120,11 +152,16 @@ def logdet_bruteforce(f, x: torch.Tensor) -> torch.Tensor:
 # %% ../nbs/04_af.ipynb #cc2629ba
 class ChannelMix(nn.Module):
     "An invertible d x d mixing of the channels of every token, LU-parametrised (Glow), identity at init: `[B, N, d] -> [B, N, d]`."
+
     def __init__(self, d: int):
         super().__init__()
         self.register_buffer('P', torch.eye(d))
         self.register_buffer('sign', torch.ones(d))
-        self.L, self.U, self.log_s = nn.Parameter(torch.zeros(d, d)), nn.Parameter(torch.zeros(d, d)), nn.Parameter(torch.zeros(d))
+        self.L, self.U, self.log_s = (
+            nn.Parameter(torch.zeros(d, d)),
+            nn.Parameter(torch.zeros(d, d)),
+            nn.Parameter(torch.zeros(d)),
+        )
 
     def weight(self) -> torch.Tensor:
         "W `[d, d]` = P L (U + diag(sign exp(log_s))), in >= fp32."

@@ -30,70 +30,127 @@ def ensure_run(cfg: FarmerConfig, out: str | Path, **train_kw) -> dict:
     "The summary of run `out` trained with `cfg`: reused if finished, resumed if cut short, else trained now."
     out = Path(out)
     if (out / 'summary.json').is_file():
-        if diff := config_diff(FarmerConfig.from_dict(json.loads((out / 'config.json').read_text())).to_dict(), cfg.to_dict()):
+        if diff := config_diff(
+            FarmerConfig.from_dict(json.loads((out / 'config.json').read_text())).to_dict(), cfg.to_dict()
+        ):
             raise ValueError(f"{out} holds a run with {diff[0]}={diff[1]!r}, not {diff[2]!r}; use another directory")
         return json.loads((out / 'summary.json').read_text())
-    if (out / 'checkpoint.safetensors').is_file(): return train(cfg, out, resume=True, **train_kw)[0]
-    if out.is_dir() and {p.name for p in out.iterdir()} <= {'config.json', 'metrics.jsonl'}:   # stopped before its first checkpoint
-        for p in out.iterdir(): p.unlink()
+    if (out / 'checkpoint.safetensors').is_file():
+        return train(cfg, out, resume=True, **train_kw)[0]
+    if out.is_dir() and {p.name for p in out.iterdir()} <= {
+        'config.json',
+        'metrics.jsonl',
+    }:  # stopped before its first checkpoint
+        for p in out.iterdir():
+            p.unlink()
     return train(cfg, out, **train_kw)[0]
 
 # %% ../nbs/16_analysis.ipynb #ce61f31b
-FAST_STEPS = dict(steps=60, eval_every=30, warmup=10)   # every training run in FAST mode
-ANALYSIS_DATA = {   # dataset -> the chapter model (sample recipe, `SEEDS`), the ablation recipe every row shares, its one-seed sweeps
-    'digits': dict(model=('digits-samples', {}), recipe=('digits-small', dict(steps=1000)), sweeps=dict(K_I=(16,), d_I=(1, 3))),
-    'fashion-mnist': dict(model=('fashion-mnist-samples', {}), recipe=('fashion-mnist-samples', dict(d_I=8, steps=1000, eval_every=500)),
-                          sweeps=dict(K_I=(8,), d_I=(2, 16)))}
-SEEDS = (0, 1, 2)           # model seeds of the chapter model (FAST: the first)
-CLASS_NAMES = {'digits': tuple('0123456789'), 'fashion-mnist': ('T-shirt/top', 'trouser', 'pullover', 'dress', 'coat', 'sandal', 'shirt', 'sneaker', 'bag', 'ankle boot')}
+FAST_STEPS = dict(steps=60, eval_every=30, warmup=10)  # every training run in FAST mode
+ANALYSIS_DATA = {  # dataset -> the chapter model (sample recipe, `SEEDS`), the ablation recipe every row shares, its one-seed sweeps
+    'digits': dict(
+        model=('digits-samples', {}), recipe=('digits-small', dict(steps=1000)), sweeps=dict(K_I=(16,), d_I=(1, 3))
+    ),
+    'fashion-mnist': dict(
+        model=('fashion-mnist-samples', {}),
+        recipe=('fashion-mnist-samples', dict(d_I=8, steps=1000, eval_every=500)),
+        sweeps=dict(K_I=(8,), d_I=(2, 16)),
+    ),
+}
+SEEDS = (0, 1, 2)  # model seeds of the chapter model (FAST: the first)
+CLASS_NAMES = {
+    'digits': tuple('0123456789'),
+    'fashion-mnist': (
+        'T-shirt/top',
+        'trouser',
+        'pullover',
+        'dress',
+        'coat',
+        'sandal',
+        'shirt',
+        'sneaker',
+        'bag',
+        'ankle boot',
+    ),
+}
+
 
 @dataclass
 class Analysis:
     "Where an analysis chapter reads and writes, which dataset it studies, and how long it trains."
+
     fast: bool
-    root: Path                   # runs/ and figures/ live here
-    dataset: str = 'digits'      # a key of ANALYSIS_DATA
+    root: Path  # runs/ and figures/ live here
+    dataset: str = 'digits'  # a key of ANALYSIS_DATA
+
     def __post_init__(self):
-        if self.dataset not in ANALYSIS_DATA: raise ValueError(f"no analysis recipe for dataset {self.dataset!r}; choose one of: {', '.join(ANALYSIS_DATA)}")
+        if self.dataset not in ANALYSIS_DATA:
+            raise ValueError(
+                f"no analysis recipe for dataset {self.dataset!r}; choose one of: {', '.join(ANALYSIS_DATA)}"
+            )
+
     @property
-    def runs(self) -> Path: return self.root / 'runs'
+    def runs(self) -> Path:
+        return self.root / 'runs'
+
     @property
-    def figures(self) -> Path: return self.root / 'figures'
+    def figures(self) -> Path:
+        return self.root / 'figures'
+
     @property
-    def claims(self) -> Path: return self.figures / 'claims.json'
+    def claims(self) -> Path:
+        return self.figures / 'claims.json'
+
     @property
-    def seeds(self) -> tuple: return SEEDS[:1] if self.fast else SEEDS
+    def seeds(self) -> tuple:
+        return SEEDS[:1] if self.fast else SEEDS
+
     def _config(self, key: str, **overrides) -> FarmerConfig:
         name, base = ANALYSIS_DATA[self.dataset][key]
         return preset(name, **{**base, **overrides, **(FAST_STEPS if self.fast else {})})
+
     def config(self, **overrides) -> FarmerConfig:
         "The dataset's ablation recipe with `overrides`, shortened to `FAST_STEPS` in FAST mode."
         return self._config('recipe', **overrides)
+
     def model_config(self, seed: int = 0) -> FarmerConfig:
         "The chapter model of the dataset (its sample recipe) with `seed`, shortened to `FAST_STEPS` in FAST mode."
         return self._config('model', seed=seed)
-    def run_dir(self, row: str = 'full', seed: int = 0) -> Path: return self.runs / 'analysis' / self.dataset / f'{row}-seed{seed}'
+
+    def run_dir(self, row: str = 'full', seed: int = 0) -> Path:
+        return self.runs / 'analysis' / self.dataset / f'{row}-seed{seed}'
+
     def figure(self, fig, name: str) -> Path:
         "Save matplotlib `fig` as figures/`name`-`dataset`.png (dpi 120), show it inline in a notebook, and return the path."
         self.figures.mkdir(parents=True, exist_ok=True)
         fig.savefig(p := self.figures / f'{name}-{self.dataset}.png', dpi=120, bbox_inches='tight')
-        if in_ipython():                                     # inline whatever the backend (the analyses run headless)
+        if in_ipython():  # inline whatever the backend (the analyses run headless)
             from IPython.display import display
+
             display(fig)
         plt.close(fig)
         return p
 
+
 def project_root(start: Path | None = None) -> Path:
     "The nearest directory above `start` (default: cwd) holding a pyproject.toml with a [tool.nbdev] table."
     for d in [p := (start or Path.cwd()).resolve(), *p.parents]:
-        if (d / 'pyproject.toml').is_file() and '[tool.nbdev]' in (d / 'pyproject.toml').read_text(): return d
-    raise ValueError(f"no farmer checkout above {start or Path.cwd()}; run the analyses from inside the repository, or set FARMER_FAST=1")
+        if (d / 'pyproject.toml').is_file() and '[tool.nbdev]' in (d / 'pyproject.toml').read_text():
+            return d
+    raise ValueError(
+        f"no farmer checkout above {start or Path.cwd()}; run the analyses from inside the repository, or set FARMER_FAST=1"
+    )
+
 
 def analysis_setup(fast: bool | None = None, dataset: str | None = None) -> Analysis:
     "FAST (env FARMER_FAST=1, or `fast=True`): a temporary root, digits; FULL: the repository, fashion-mnist (env FARMER_ANALYSIS_DATA overrides)."
     fast = os.environ.get('FARMER_FAST') == '1' if fast is None else fast
     dataset = dataset or os.environ.get('FARMER_ANALYSIS_DATA') or ('digits' if fast else 'fashion-mnist')
-    return Analysis(True, Path(tempfile.mkdtemp(prefix='farmer-fast-')), dataset) if fast else Analysis(False, project_root(), dataset)
+    return (
+        Analysis(True, Path(tempfile.mkdtemp(prefix='farmer-fast-')), dataset)
+        if fast
+        else Analysis(False, project_root(), dataset)
+    )
 
 # %% ../nbs/16_analysis.ipynb #6ba2c39e
 def default_model(a: Analysis, seed: int = 0, device: str = 'cpu'):
@@ -101,25 +158,40 @@ def default_model(a: Analysis, seed: int = 0, device: str = 'cpu'):
     ensure_run(a.model_config(seed), a.run_dir('model', seed), progress=False, compile=not a.fast)
     return load_run_model(a.run_dir('model', seed), 'best', device)
 
+
 def split_model(a: Analysis, seed: int = 0, device: str = 'cpu'):
     "A model of `a`'s dataset with the informative/redundant split: the chapter model if it has one, else the `full` ablation row."
-    if a.model_config().dim_R > 0: return default_model(a, seed, device)
+    if a.model_config().dim_R > 0:
+        return default_model(a, seed, device)
     ensure_run(a.config(seed=seed), a.run_dir('full', seed), progress=False, compile=not a.fast)
     return load_run_model(a.run_dir('full', seed), 'best', device)
 
 # %% ../nbs/16_analysis.ipynb #ab1cd002
-ABLATION_CORE = {   # row -> config overrides of the recipe (which has the split); two seeds each
-    'full': {}, 'table3-base': dict(d_I=None, cond_repeat=1, final_permute=False),
-    'table3-dimred': dict(cond_repeat=1, final_permute=False), 'table3-dimred-repeat': dict(final_permute=False),
-    'table3-dimred-permute': dict(cond_repeat=1), 'factor-out-normal': dict(redundant='normal'),
-    'nosplit': dict(d_I=None), 'dct': dict(basis='dct'), 'random-basis': dict(basis='random'), 'mix': dict(mix='lu')}
+ABLATION_CORE = {  # row -> config overrides of the recipe (which has the split); two seeds each
+    'full': {},
+    'table3-base': dict(d_I=None, cond_repeat=1, final_permute=False),
+    'table3-dimred': dict(cond_repeat=1, final_permute=False),
+    'table3-dimred-repeat': dict(final_permute=False),
+    'table3-dimred-permute': dict(cond_repeat=1),
+    'factor-out-normal': dict(redundant='normal'),
+    'nosplit': dict(d_I=None),
+    'dct': dict(basis='dct'),
+    'random-basis': dict(basis='random'),
+    'mix': dict(mix='lu'),
+}
+
 
 def ablation_rows(a: Analysis) -> dict[str, tuple[dict, tuple]]:
     "Row -> (config overrides, seeds) of every ablation run on `a`'s dataset: the core rows with seeds 0 and 1, K = 1 and the sweeps with seed 0."
     sweeps = ANALYSIS_DATA[a.dataset]['sweeps']
-    if a.fast: sweeps = {k: v[:1] for k, v in sweeps.items()}
+    if a.fast:
+        sweeps = {k: v[:1] for k, v in sweeps.items()}
     rows = {r: (ov, (0,) if a.fast else (0, 1)) for r, ov in ABLATION_CORE.items()}
-    return rows | {'k1-nosplit': (dict(K_I=1, d_I=None), (0,))} | {f'{k}={v}': ({k: v}, (0,)) for k, vs in sweeps.items() for v in vs}
+    return (
+        rows
+        | {'k1-nosplit': (dict(K_I=1, d_I=None), (0,))}
+        | {f'{k}={v}': ({k: v}, (0,)) for k, vs in sweeps.items() for v in vs}
+    )
 
 # %% ../nbs/16_analysis.ipynb #5e3e1c3b
 def laplacian_variance(x: torch.Tensor) -> torch.Tensor:
@@ -127,89 +199,157 @@ def laplacian_variance(x: torch.Tensor) -> torch.Tensor:
     a = x.double().numpy() / 255
     return torch.tensor([np.mean([ndimage.laplace(c, mode='reflect').var() for c in img]) for img in a])
 
+
 def ssim(x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
     "SSIM of each uint8 image `[B, C, H, W]` against `ref` `[B, C, H, W]` -> `[B]`."
     a, b = x.numpy(), ref.numpy()
     win = min(7, a.shape[-1] - (a.shape[-1] + 1) % 2)
-    return torch.tensor([np.mean([structural_similarity(p, q, win_size=win, data_range=255) for p, q in zip(i, j)]) for i, j in zip(a, b)])
+    return torch.tensor(
+        [
+            np.mean([structural_similarity(p, q, win_size=win, data_range=255) for p, q in zip(i, j)])
+            for i, j in zip(a, b)
+        ]
+    )
 
 # %% ../nbs/16_analysis.ipynb #47720d8a
 def effect(baseline, variant, paired: bool = False, better: str = 'lower') -> dict:
     "Improvement of `variant` over `baseline` (per-seed values; positive = better in the `better` direction) and its 95% t-interval."
-    if better not in ('lower', 'higher'): raise ValueError(f"better must be 'lower' or 'higher', got {better!r}")
+    if better not in ('lower', 'higher'):
+        raise ValueError(f"better must be 'lower' or 'higher', got {better!r}")
     a, b = np.asarray(baseline, dtype=float), np.asarray(variant, dtype=float)
-    if better == 'higher': a, b = -a, -b
+    if better == 'higher':
+        a, b = -a, -b
     if paired:
-        if a.shape != b.shape: raise ValueError(f"a paired effect needs one value per seed in both arms, got {len(a)} and {len(b)}")
+        if a.shape != b.shape:
+            raise ValueError(f"a paired effect needs one value per seed in both arms, got {len(a)} and {len(b)}")
         d = a - b
         m, se, df = d.mean(), d.std(ddof=1) / math.sqrt(len(d)) if len(d) > 1 else math.nan, len(d) - 1
     else:
-        va, vb = (a.var(ddof=1) / len(a) if len(a) > 1 else math.nan), (b.var(ddof=1) / len(b) if len(b) > 1 else math.nan)
+        va, vb = (
+            (a.var(ddof=1) / len(a) if len(a) > 1 else math.nan),
+            (b.var(ddof=1) / len(b) if len(b) > 1 else math.nan),
+        )
         m, se = a.mean() - b.mean(), math.sqrt(va + vb)
-        df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1)) if va + vb > 0 else math.inf
+        df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1)) if va + vb > 0 else math.inf
     h = stats.t.ppf(0.975, df) * se if df > 0 and math.isfinite(se) else math.nan
     return dict(effect=float(m), lo=float(m - h), hi=float(m + h), seeds=[len(a), len(b)], paired=paired)
 
+
 def verdict(effects: list[dict]) -> str:
     "'yes' if every part's interval lies above 0 (the paper's side), 'no' if every part's lies below, 'mixed' if parts disagree, else 'inconclusive'."
-    v = ['yes' if e['lo'] > 0 else 'no' if e['hi'] < 0 else 'inconclusive' for e in effects]   # NaN bounds: inconclusive
-    if not v: return 'inconclusive'
-    if 'yes' in v and 'no' in v: return 'mixed'
+    v = ['yes' if e['lo'] > 0 else 'no' if e['hi'] < 0 else 'inconclusive' for e in effects]  # NaN bounds: inconclusive
+    if not v:
+        return 'inconclusive'
+    if 'yes' in v and 'no' in v:
+        return 'mixed'
     return v[0] if all(x == v[0] for x in v) else 'inconclusive'
 
 # %% ../nbs/16_analysis.ipynb #2502910e
-CLAIMS = ('dim-reduction', 'dim-reduction-mix', 'condition-repeat', 'final-permute', 'resampling-cfg', 'shared-redundant-gmm', 'k1-is-af',
-          'distillation', 'partial-interpolation', 'logdet-blur', 'unguided-s-T', 'token-basis')
-CLAIM_COLUMNS = {'digits': 'digits (8×8, d = 4)', 'fashion-mnist': 'Fashion-MNIST (28×28, d = 49)'}   # the table's columns
+CLAIMS = (
+    'dim-reduction',
+    'dim-reduction-mix',
+    'condition-repeat',
+    'final-permute',
+    'resampling-cfg',
+    'shared-redundant-gmm',
+    'k1-is-af',
+    'distillation',
+    'partial-interpolation',
+    'logdet-blur',
+    'unguided-s-T',
+    'token-basis',
+)
+CLAIM_COLUMNS = {
+    'digits': 'digits (8×8, d = 4)',
+    'fashion-mnist': 'Fashion-MNIST (28×28, d = 49)',
+}  # the table's columns
 
-def record_claim(a: Analysis, key: str, claim: str, paper: str, ours: str, where: str, effects: dict | None = None,
-                 reproduces: str | None = None) -> dict:
+
+def record_claim(
+    a: Analysis,
+    key: str,
+    claim: str,
+    paper: str,
+    ours: str,
+    where: str,
+    effects: dict | None = None,
+    reproduces: str | None = None,
+) -> dict:
     "Merge one verdict for `a.dataset` into `a.claims` (JSON) and return it: from named `effects` {name: `effect(...)`}, or `reproduces` ('yes'/'no') for exact checks."
-    if key not in CLAIMS: raise ValueError(f"unknown claim {key!r}; choose one of: {', '.join(CLAIMS)}")
-    if (reproduces is None) == (not effects): raise ValueError("give either effects {name: effect(...)} or reproduces='yes'/'no', not both or neither")
-    if reproduces not in (None, 'yes', 'no'): raise ValueError(f"reproduces must be 'yes' or 'no', got {reproduces!r}")
+    if key not in CLAIMS:
+        raise ValueError(f"unknown claim {key!r}; choose one of: {', '.join(CLAIMS)}")
+    if (reproduces is None) == (not effects):
+        raise ValueError("give either effects {name: effect(...)} or reproduces='yes'/'no', not both or neither")
+    if reproduces not in (None, 'yes', 'no'):
+        raise ValueError(f"reproduces must be 'yes' or 'no', got {reproduces!r}")
     d = json.loads(a.claims.read_text()) if a.claims.is_file() else {}
-    e = d.setdefault(a.dataset, {})[key] = dict(claim=claim, paper=paper, ours=ours, where=where, effects=effects or {},
-                                                reproduces=reproduces or verdict(list(effects.values())))
+    e = d.setdefault(a.dataset, {})[key] = dict(
+        claim=claim,
+        paper=paper,
+        ours=ours,
+        where=where,
+        effects=effects or {},
+        reproduces=reproduces or verdict(list(effects.values())),
+    )
     a.claims.parent.mkdir(parents=True, exist_ok=True)
-    tmp = a.claims.with_suffix('.tmp'); tmp.write_text(json.dumps(d, indent=1, ensure_ascii=False)); tmp.replace(a.claims)
+    tmp = a.claims.with_suffix('.tmp')
+    tmp.write_text(json.dumps(d, indent=1, ensure_ascii=False))
+    tmp.replace(a.claims)
     return e
+
 
 def _interval(name: str, e: dict) -> str:
     "'name +1.2 [+0.3, +2.1], 3 v 3 seeds (paired)'."
     seeds = f"{e['seeds'][0]} seeds, paired" if e['paired'] else f"{e['seeds'][0]} v {e['seeds'][1]} seeds"
     return f"{name} {e['effect']:+.3g} [{e['lo']:+.3g}, {e['hi']:+.3g}], {seeds}"
 
+
 def claims_table(path: str | Path) -> str:
     "The Markdown table of the claims recorded in `path`: one row per claim (`CLAIMS` order), one column per dataset."
     d = json.loads(Path(path).read_text())
     first = lambda k, f: next((d[ds][k][f] for ds in CLAIM_COLUMNS if k in d.get(ds, {})), '')
+
     def cell(ds, k):
-        if not (e := d.get(ds, {}).get(k)): return 'not measured'
+        if not (e := d.get(ds, {}).get(k)):
+            return 'not measured'
         return f"**{e['reproduces']}**: {e['ours']}" + ''.join(f"; {_interval(n, v)}" for n, v in e['effects'].items())
-    rows = [f"| claim | paper | {' | '.join(CLAIM_COLUMNS.values())} | evidence |", '|---' * (len(CLAIM_COLUMNS) + 3) + '|']
-    rows += [f"| {first(k, 'claim')} | {first(k, 'paper')} | {' | '.join(cell(ds, k) for ds in CLAIM_COLUMNS)} | {first(k, 'where')} |"
-             for k in CLAIMS if any(k in d.get(ds, {}) for ds in CLAIM_COLUMNS)]
+
+    rows = [
+        f"| claim | paper | {' | '.join(CLAIM_COLUMNS.values())} | evidence |",
+        '|---' * (len(CLAIM_COLUMNS) + 3) + '|',
+    ]
+    rows += [
+        f"| {first(k, 'claim')} | {first(k, 'paper')} | {' | '.join(cell(ds, k) for ds in CLAIM_COLUMNS)} | {first(k, 'where')} |"
+        for k in CLAIMS
+        if any(k in d.get(ds, {}) for ds in CLAIM_COLUMNS)
+    ]
     return '\n'.join(rows)
 
 # %% ../nbs/16_analysis.ipynb #df1e9600
 def k1_flow_nll(model, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     "NLL `[B]` (nats) of images `x` `[B, C, H, W]` under a K_I = 1, no-split `model`, as AF ∘ whitening with N(0, I) and a brute-force log-det."
-    if model.cfg.K_I != 1 or model.cfg.dim_R != 0: raise ValueError("k1_flow_nll needs a model with K_I=1 and d_I=None (no split)")
+    if model.cfg.K_I != 1 or model.cfg.dim_R != 0:
+        raise ValueError("k1_flow_nll needs a model with K_I=1 and d_I=None (no split)")
+
     def whiten(v, yy):
         za = model.to_ar_order(model.encode(v)[0])
         g, _ = model.ar(za, yy)
         return (za - g.mean[:, :, 0]) * torch.exp(-g.log_sigma[:, :, 0])
-    ld = torch.cat([logdet_bruteforce(lambda v: whiten(v, y[i:i + 1]), x[i:i + 1]) for i in range(len(x))])
+
+    ld = torch.cat([logdet_bruteforce(lambda v: whiten(v, y[i : i + 1]), x[i : i + 1]) for i in range(len(x))])
     return (0.5 * whiten(x, y) ** 2 + 0.5 * math.log(2 * math.pi)).sum((1, 2)) - ld
 
 # %% ../nbs/16_analysis.ipynb #2403c327
 @torch.no_grad()
 def redundancy_r2(model, images: torch.Tensor, batch: int = 500) -> float:
     "Share of the variance of the redundant channels z_R `[N, d_R]` of a latent token explained linearly by its own z_I `[N, d_I]`, for uint8 `images`."
-    zs = [model.to_ar_order(model.encode(to_model_space(images[i:i + batch], model.cfg.value_range).to(model_device(model)))[0])
-          for i in range(0, len(images), batch)]
-    z_I, z_R = (t.flatten(0, 1).double() for t in model.split(torch.cat(zs)))      # [M, d_I], [M, d_R]
+    zs = [
+        model.to_ar_order(
+            model.encode(to_model_space(images[i : i + batch], model.cfg.value_range).to(model_device(model)))[0]
+        )
+        for i in range(0, len(images), batch)
+    ]
+    z_I, z_R = (t.flatten(0, 1).double() for t in model.split(torch.cat(zs)))  # [M, d_I], [M, d_R]
     X = torch.cat([z_I, torch.ones(len(z_I), 1, dtype=z_I.dtype, device=z_I.device)], 1)
     resid = z_R - X @ torch.linalg.lstsq(X, z_R).solution
     return float(1 - resid.var(0).sum() / z_R.var(0).sum())

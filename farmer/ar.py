@@ -18,6 +18,7 @@ __all__ = ['ARPrior', 'Unguided']
 # %% ../nbs/06_ar.ipynb #e9ab5c26
 class ARPrior(nn.Module):
     "Causal Transformer prior over z^I `[B, N, d_I]` with per-token GMMs and a shared redundant GMM."
+
     def __init__(self, cfg: FarmerConfig):
         super().__init__()
         self.cfg, W = cfg, cfg.ar_width
@@ -39,9 +40,9 @@ class ARPrior(nn.Module):
 @patch
 def forward(self: ARPrior, z_I: torch.Tensor, y: torch.Tensor) -> tuple[GMM, GMM | None]:
     "z_I `[B, N, d_I]`, y `[B]` -> (G_1..G_N with batch `[B, N]`, the shared G_{N+1} with batch `[B]` or None)."
-    h = self.net(torch.cat([self.prefix(y), self.inp(z_I.to(self.inp.weight.dtype))], 1))   # [B, M+N, W]
+    h = self.net(torch.cat([self.prefix(y), self.inp(z_I.to(self.inp.weight.dtype))], 1))  # [B, M+N, W]
     M = self.cfg.cond_repeat
-    g_I = self.head_I(h[:, M - 1:-1])
+    g_I = self.head_I(h[:, M - 1 : -1])
     g_R = self.head_R(h[:, -1]) if self.head_R is not None else None
     return g_I, g_R
 
@@ -49,10 +50,11 @@ def forward(self: ARPrior, z_I: torch.Tensor, y: torch.Tensor) -> tuple[GMM, GMM
 @dataclass
 class Unguided:
     "The plain drawer of `ARPrior.sample`: informative σ × `s`, logits ÷ `T` (supplement §7); redundant σ × `red_scale` (Fig. 7)."
+
     s: float = 1.0
     T: float = 1.0
     red_scale: float = 1.0
-    guided = False   # one batch: no unconditional half
+    guided = False  # one batch: no unconditional half
 
     def informative(self, g: GMM, generator: torch.Generator | None = None) -> torch.Tensor:
         "G_i with batch `[B]` -> `[B, d_I]`."
@@ -62,10 +64,12 @@ class Unguided:
         "The shared G_{N+1} with batch `[B]` -> N i.i.d. draws `[B, N, d_R]`."
         return g.tempered(1.0, self.red_scale).expand(tokens).sample(generator)
 
+
 @torch.no_grad()
 @patch
-def sample(self: ARPrior, y: torch.Tensor, drawer=Unguided(), generator: torch.Generator | None = None,
-           cache: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+def sample(
+    self: ARPrior, y: torch.Tensor, drawer=Unguided(), generator: torch.Generator | None = None, cache: bool = True
+) -> tuple[torch.Tensor, torch.Tensor]:
     "Labels `[B]` -> z_I `[B, N, d_I]` and z_R `[B, N, d_R]` in the AR's token order, each token from `drawer`."
     cfg, B = self.cfg, y.shape[0]
     yy = torch.cat([y, torch.full_like(y, cfg.num_classes)]) if drawer.guided else y
@@ -77,9 +81,14 @@ def sample(self: ARPrior, y: torch.Tensor, drawer=Unguided(), generator: torch.G
         zs.append(drawer.informative(self.head_I(h), generator))
         inp = self.inp(zs[-1])[:, None]
         inp = torch.cat([inp, inp]) if drawer.guided else inp
-        if kv is not None: h = self.net(inp, kv)[:, -1]
-        else: seq = torch.cat([seq, inp], 1); h = self.net(seq)[:, -1]
+        if kv is not None:
+            h = self.net(inp, kv)[:, -1]
+        else:
+            seq = torch.cat([seq, inp], 1)
+            h = self.net(seq)[:, -1]
     z_I = torch.stack(zs, 1)
-    if self.head_R is None:   # factor-out: z_R ~ N(0, I), σ × red_scale
-        return z_I, drawer.red_scale * torch.randn(B, cfg.tokens, cfg.dim_R, generator=generator, device=y.device, dtype=z_I.dtype)
+    if self.head_R is None:  # factor-out: z_R ~ N(0, I), σ × red_scale
+        return z_I, drawer.red_scale * torch.randn(
+            B, cfg.tokens, cfg.dim_R, generator=generator, device=y.device, dtype=z_I.dtype
+        )
     return z_I, drawer.redundant(self.head_R(h), cfg.tokens, generator)

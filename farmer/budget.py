@@ -15,9 +15,11 @@ def _transformer(W: int, L: int, T: int, r: int) -> tuple[int, int]:
     params = T * W + L * ((4 + 2 * r) * W * W + (9 + r) * W) + 2 * W
     return params, L * (2 * T * (4 + 2 * r) * W * W + 4 * T * T * W)
 
+
 def _linear(i: int, o: int, T: int = 1) -> tuple[int, int]:
     "(parameters, forward FLOPs over T rows) of an `nn.Linear(i, o)`."
     return i * o + o, 2 * T * i * o
+
 
 def _parts(c: FarmerConfig) -> dict[str, tuple[int, int]]:
     "(parameters, forward FLOPs per image) of each part of the model."
@@ -26,12 +28,20 @@ def _parts(c: FarmerConfig) -> dict[str, tuple[int, int]]:
     Wr = c.red_head_width or c.ar_width
     red = ([_linear(c.ar_width, Wr)] if Wr != c.ar_width else []) + [_linear(Wr, out_R)]
     has_R = c.dim_R > 0 and c.redundant == 'gmm'
-    ar = [_transformer(c.ar_width, c.ar_layers, c.cond_repeat + N, r), _linear(c.dim_I, c.ar_width, N),
-          _linear(c.ar_width, out_I, N), ((c.num_classes + 1) * c.ar_width, 0), *(red if has_R else [])]
+    ar = [
+        _transformer(c.ar_width, c.ar_layers, c.cond_repeat + N, r),
+        _linear(c.dim_I, c.ar_width, N),
+        _linear(c.ar_width, out_I, N),
+        ((c.num_classes + 1) * c.ar_width, 0),
+        *(red if has_R else []),
+    ]
     total = lambda ps: (sum(p for p, _ in ps), sum(f for _, f in ps))
     af = total(blk)
-    return dict(af=(c.af_blocks * af[0], c.af_blocks * af[1]), ar=total(ar),
-                gmm=(0, 6 * N * (c.K_I * c.dim_I + (c.K_R * c.dim_R if has_R else 0))))
+    return dict(
+        af=(c.af_blocks * af[0], c.af_blocks * af[1]),
+        ar=total(ar),
+        gmm=(0, 6 * N * (c.K_I * c.dim_I + (c.K_R * c.dim_R if has_R else 0))),
+    )
 
 # %% ../nbs/17_budget.ipynb #deb14756
 def _activations(c: FarmerConfig, bf16: bool) -> float:
@@ -41,6 +51,7 @@ def _activations(c: FarmerConfig, bf16: bool) -> float:
     gmm = c.tokens * (c.K_I * c.dim_I + (c.K_R * c.dim_R if c.dim_R and c.redundant == 'gmm' else 0))
     return per * layers + 12 * gmm
 
+
 def budget(c: FarmerConfig, gpus: int = 8, tflops: float = 400.0, bf16: bool = True) -> dict:
     """Parameters, training FLOPs per image, memory per GPU (GiB) at `c.batch_size` split over `gpus` GPUs under DDP, sampling
     cost per image, and GPU-hours of the preset's schedule (`c.steps` × `c.batch_size` images) at `tflops` sustained TFLOP/s per GPU."""
@@ -49,21 +60,37 @@ def budget(c: FarmerConfig, gpus: int = 8, tflops: float = 400.0, bf16: bool = T
     per_gpu = c.batch_size / gpus
     state, act = (18 if bf16 else 16) * params, per_gpu * _activations(c, bf16)
     images = c.steps * c.batch_size
-    return dict(params=params, af_params=p['af'][0], ar_params=p['ar'][0], train_flops_per_image=3 * fwd,
-                state_gib=state / 2 ** 30, activation_gib=act / 2 ** 30, memory_gib=(state + act) / 2 ** 30, batch_per_gpu=per_gpu,
-                af_sequential_steps=c.af_blocks * c.tokens, ar_steps=c.tokens + 1,
-                sample_flops_cfg=p['af'][1] + 2 * p['ar'][1], train_images=images,
-                gpu_hours=3 * fwd * images / (tflops * 1e12) / 3600)
+    return dict(
+        params=params,
+        af_params=p['af'][0],
+        ar_params=p['ar'][0],
+        train_flops_per_image=3 * fwd,
+        state_gib=state / 2**30,
+        activation_gib=act / 2**30,
+        memory_gib=(state + act) / 2**30,
+        batch_per_gpu=per_gpu,
+        af_sequential_steps=c.af_blocks * c.tokens,
+        ar_steps=c.tokens + 1,
+        sample_flops_cfg=p['af'][1] + 2 * p['ar'][1],
+        train_images=images,
+        gpu_hours=3 * fwd * images / (tflops * 1e12) / 3600,
+    )
 
 # %% ../nbs/17_budget.ipynb #a606c77a
 def budget_table(names: list[str] | None = None, gpus: int = 8, tflops: float = 400.0) -> str:
     "A markdown table of `budget` for the presets `names` (default: all; the small ones on 1 device, the ImageNet ones on `gpus`)."
-    rows = ['| preset | params | train GFLOP / image | GPUs | batch / GPU | memory / GPU (GiB): state + activations | '
-            'sampling: AF sequential steps, AR steps, GFLOP / image (CFG) | images seen | GPU-hours |', '|' + '---|' * 9]
+    rows = [
+        '| preset | params | train GFLOP / image | GPUs | batch / GPU | memory / GPU (GiB): state + activations | '
+        'sampling: AF sequential steps, AR steps, GFLOP / image (CFG) | images seen | GPU-hours |',
+        '|' + '---|' * 9,
+    ]
     for k in names or list(PRESETS):
-        c = preset(k); g = gpus if k.startswith('imagenet') else 1
+        c = preset(k)
+        g = gpus if k.startswith('imagenet') else 1
         b = budget(c, g, tflops)
-        rows.append(f"| `{k}` | {b['params'] / 1e6:,.1f}M | {b['train_flops_per_image'] / 1e9:,.2f} | {g} | {b['batch_per_gpu']:g} | "
-                    f"{b['state_gib']:.1f} + {b['activation_gib']:.1f} = {b['memory_gib']:.1f} | {b['af_sequential_steps']:,}, {b['ar_steps']}, "
-                    f"{b['sample_flops_cfg'] / 1e9:,.2f} | {b['train_images'] / 1e6:,.2f}M | {b['gpu_hours']:,.1f} |")
+        rows.append(
+            f"| `{k}` | {b['params'] / 1e6:,.1f}M | {b['train_flops_per_image'] / 1e9:,.2f} | {g} | {b['batch_per_gpu']:g} | "
+            f"{b['state_gib']:.1f} + {b['activation_gib']:.1f} = {b['memory_gib']:.1f} | {b['af_sequential_steps']:,}, {b['ar_steps']}, "
+            f"{b['sample_flops_cfg'] / 1e9:,.2f} | {b['train_images'] / 1e6:,.2f}M | {b['gpu_hours']:,.1f} |"
+        )
     return '\n'.join(rows)

@@ -20,16 +20,27 @@ __all__ = ['DATA_DIR', 'SHIPPED', 'SmallCNN', 'accuracy', 'train_classifier', 'c
 # %% ../nbs/13_classifier.ipynb #bdbb101e
 class SmallCNN(nn.Module):
     "uint8 or model-space images `[B, C, H, W]` -> (features `[B, 128]`, logits `[B, classes]`)."
+
     def __init__(self, channels: int, classes: int, image_size: int, width: int = 64):
         super().__init__()
         pool = nn.MaxPool2d(2) if image_size >= 16 else nn.Identity()
-        self.body = nn.Sequential(nn.Conv2d(channels, width, 3, padding=1), nn.GELU(), nn.Conv2d(width, width, 3, padding=1), nn.GELU(),
-                                  pool, nn.Conv2d(width, 2 * width, 3, padding=1), nn.GELU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, width, 3, padding=1),
+            nn.GELU(),
+            nn.Conv2d(width, width, 3, padding=1),
+            nn.GELU(),
+            pool,
+            nn.Conv2d(width, 2 * width, 3, padding=1),
+            nn.GELU(),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+        )
         self.head = nn.Linear(2 * width, classes)
         self.shape = dict(channels=channels, classes=classes, image_size=image_size, width=width)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if x.dtype == torch.uint8: x = to_model_space(x)
+        if x.dtype == torch.uint8:
+            x = to_model_space(x)
         f = self.body(x.float())
         return f, self.head(f)
 
@@ -38,15 +49,24 @@ def _shift(x: torch.Tensor, m: int, g: torch.Generator) -> torch.Tensor:
     dx, dy = torch.randint(-m, m + 1, (2,), generator=g).tolist()
     return torch.roll(F.pad(x, (m, m, m, m)), (dy, dx), (2, 3))[..., m:-m, m:-m]
 
+
 def accuracy(net: SmallCNN, x: torch.Tensor, y: torch.Tensor) -> float:
     "Top-1 accuracy of `net` on uint8 images `x` with labels `y`."
     net.eval()
-    with torch.no_grad(): return torch.cat([net(c)[1].argmax(1) for c in x.split(1000)]).eq(y).float().mean().item()   # chunks: bounded memory
+    with torch.no_grad():
+        return (
+            torch.cat([net(c)[1].argmax(1) for c in x.split(1000)]).eq(y).float().mean().item()
+        )  # chunks: bounded memory
 
-def train_classifier(dataset: str, epochs: int = 60, batch: int = 64, lr: float = 3e-3, seed: int = 0) -> tuple[SmallCNN, dict]:
+
+def train_classifier(
+    dataset: str, epochs: int = 60, batch: int = 64, lr: float = 3e-3, seed: int = 0
+) -> tuple[SmallCNN, dict]:
     "Train a `SmallCNN` on `dataset`'s training split; return it and its held-out (test split) accuracy."
-    torch.manual_seed(seed); g = torch.Generator().manual_seed(seed)
-    x, y = load_dataset(dataset, 'train'); xt, yt = load_dataset(dataset, 'test')
+    torch.manual_seed(seed)
+    g = torch.Generator().manual_seed(seed)
+    x, y = load_dataset(dataset, 'train')
+    xt, yt = load_dataset(dataset, 'test')
     net = SmallCNN(x.shape[1], int(y.max()) + 1, x.shape[-1])
     opt = torch.optim.Adam(net.parameters(), lr)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=epochs * math.ceil(len(x) / batch))
@@ -55,34 +75,50 @@ def train_classifier(dataset: str, epochs: int = 60, batch: int = 64, lr: float 
         net.train()
         for idx in torch.randperm(len(x), generator=g).split(batch):
             loss = F.cross_entropy(net(_shift(to_model_space(x[idx]), m, g))[1], y[idx])
-            opt.zero_grad(); loss.backward(); opt.step(); sched.step()
-    return net.eval(), dict(dataset=dataset, test_accuracy=accuracy(net, xt, yt), train_accuracy=accuracy(net, x, y), epochs=epochs)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+    return net.eval(), dict(
+        dataset=dataset, test_accuracy=accuracy(net, xt, yt), train_accuracy=accuracy(net, x, y), epochs=epochs
+    )
 
 # %% ../nbs/13_classifier.ipynb #7e5b3259
 def _weights_dir() -> Path:
     "The installed resource package `farmer.weights` (`pip install .`), else `data/` of the checkout (editable installs)."
     spec = importlib.util.find_spec('farmer.weights')
-    return Path(list(spec.submodule_search_locations)[0]) if spec else Path(importlib.util.find_spec('farmer').origin).resolve().parents[1] / 'data'
+    return (
+        Path(list(spec.submodule_search_locations)[0])
+        if spec
+        else Path(importlib.util.find_spec('farmer').origin).resolve().parents[1] / 'data'
+    )
+
 
 DATA_DIR = _weights_dir()
 
-SHIPPED = {'digits': 60, 'photo-patches': 60, 'fashion-mnist': 4}   # datasets with a shipped classifier: training epochs
+SHIPPED = {'digits': 60, 'photo-patches': 60, 'fashion-mnist': 4}  # datasets with a shipped classifier: training epochs
+
 
 def classifier_path(dataset: str) -> Path:
     "Where the shipped classifier of `dataset` lives."
     return DATA_DIR / f'classifier-{dataset}.safetensors'
 
+
 def save_classifier(net: SmallCNN, info: dict, path: str | Path) -> None:
     "Write a classifier's weights, shape and accuracy as safetensors."
     save_checkpoint(path, net.state_dict(), dict(shape=net.shape, **info))
 
+
 def load_classifier(dataset_or_path: str | Path) -> tuple[SmallCNN, dict]:
     "(classifier, metadata) from a shipped dataset name or a safetensors path."
     p = Path(dataset_or_path)
-    if not p.suffix: p = classifier_path(str(dataset_or_path))
-    if not p.is_file(): raise ValueError(f"no classifier at {p}; train one with farmer-classifier --dataset {dataset_or_path}")
+    if not p.suffix:
+        p = classifier_path(str(dataset_or_path))
+    if not p.is_file():
+        raise ValueError(f"no classifier at {p}; train one with farmer-classifier --dataset {dataset_or_path}")
     tensors, meta = load_checkpoint(p)
-    net = SmallCNN(**meta['shape']); net.load_state_dict(tensors)
+    net = SmallCNN(**meta['shape'])
+    net.load_state_dict(tensors)
     return net.eval(), meta
 
 # %% ../nbs/13_classifier.ipynb #7ce240b4
@@ -95,17 +131,27 @@ def register_extractors() -> list[str]:
 
     class FarmerFeatures(FeatureExtractorBase):
         "The shipped SmallCNN of one dataset as a torch-fidelity feature extractor (uint8 input)."
+
         def __init__(self, name, features_list, feature_extractor_weights_path=None, **kwargs):
             super().__init__(name, features_list)
             self.net = load_classifier(feature_extractor_weights_path or name.removeprefix('farmer-'))[0]
+
         @staticmethod
-        def get_provided_features_list(): return ('features', 'logits')
+        def get_provided_features_list():
+            return ('features', 'logits')
+
         @staticmethod
-        def get_default_feature_layer_for_metric(metric): return {'isc': 'logits', 'fid': 'features', 'kid': 'features', 'prc': 'features'}[metric]
+        def get_default_feature_layer_for_metric(metric):
+            return {'isc': 'logits', 'fid': 'features', 'kid': 'features', 'prc': 'features'}[metric]
+
         @staticmethod
-        def can_be_compiled(): return False
+        def can_be_compiled():
+            return False
+
         @staticmethod
-        def get_dummy_input_for_compile(): return None
+        def get_dummy_input_for_compile():
+            return None
+
         def forward(self, x):
             f, logits = self.net(x)
             out = dict(features=f, logits=logits)
@@ -114,6 +160,7 @@ def register_extractors() -> list[str]:
     names = []
     for ds in SHIPPED:
         n = f'farmer-{ds}'
-        if n not in FEATURE_EXTRACTORS_REGISTRY: torch_fidelity.register_feature_extractor(n, FarmerFeatures)
+        if n not in FEATURE_EXTRACTORS_REGISTRY:
+            torch_fidelity.register_feature_extractor(n, FarmerFeatures)
         names.append(n)
     return names

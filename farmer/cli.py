@@ -25,34 +25,56 @@ def sample_parser() -> ArgParser:
     "The `farmer-sample` argument parser: run options plus one flag per `Guidance` field."
     p = ArgParser(prog='farmer-sample', description='Draw samples from a farmer-train run, guided or not.')
     p.add_argument('--run', required=True, help='run directory written by farmer-train')
-    p.add_argument('--which', default='best', choices=('best', 'checkpoint'), help='best validation-BPD weights or the latest')
+    p.add_argument(
+        '--which', default='best', choices=('best', 'checkpoint'), help='best validation-BPD weights or the latest'
+    )
     p.add_argument('--classes', help='comma-separated class ids, one row each (default: all, up to 10)')
     p.add_argument('--n', type=int, default=8, help='samples per class (unconditional models: in all)')
     p.add_argument('--guidance', default='none', help=f"one of: {', '.join(MODES)}")
-    p.add_argument('--guidance-preset', help=f"start from a paper Table 6 setting ({', '.join(GUIDANCE_PRESETS)}); knobs given override it")
-    p.add_argument('--decoder', default='teacher', help="'teacher' (sequential AF inverse), 'jacobi' or 'student' (farmer-distill)")
-    p.add_argument('--no-cache', action='store_true', help='recompute every prefix instead of using KV caches (slow; the same samples)')
+    p.add_argument(
+        '--guidance-preset',
+        help=f"start from a paper Table 6 setting ({', '.join(GUIDANCE_PRESETS)}); knobs given override it",
+    )
+    p.add_argument(
+        '--decoder', default='teacher', help="'teacher' (sequential AF inverse), 'jacobi' or 'student' (farmer-distill)"
+    )
+    p.add_argument(
+        '--no-cache',
+        action='store_true',
+        help='recompute every prefix instead of using KV caches (slow; the same samples)',
+    )
     p.add_argument('--jacobi-tol', type=float, default=1e-4, help='tolerance of Jacobi decoding')
-    p.add_argument('--seed', type=int, default=0); p.add_argument('--device', default='auto')
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--device', default='auto')
     p.add_argument('--out', help='output path without extension (default RUN/samples/<guidance>)')
     add_dataclass_flags(p.add_argument_group('guidance knobs'), Guidance, 'gd')
     return p
 
+
 def _classes(spec: str | None, num_classes: int) -> list[int]:
-    if num_classes == 0: return []
-    if spec is None: return list(range(min(num_classes, 10)))
-    try: ids = [int(c) for c in spec.split(',')]
-    except ValueError: raise ValueError(f"--classes must be comma-separated integers, got {spec!r}") from None
+    if num_classes == 0:
+        return []
+    if spec is None:
+        return list(range(min(num_classes, 10)))
+    try:
+        ids = [int(c) for c in spec.split(',')]
+    except ValueError:
+        raise ValueError(f"--classes must be comma-separated integers, got {spec!r}") from None
     bad = [c for c in ids if not 0 <= c < num_classes]
-    if bad: raise ValueError(f"class id {bad[0]} out of range: this model has classes 0..{num_classes - 1}")
+    if bad:
+        raise ValueError(f"class id {bad[0]} out of range: this model has classes 0..{num_classes - 1}")
     return ids
+
 
 def sample_main(argv: list[str] | None = None):
     "Console script `farmer-sample`: a grid (`.png`, one class per row) and the uint8 images (`.npz`)."
     args = sample_parser().parse_args(argv)
+
     def run():
-        if args.n < 1: raise ValueError(f"--n must be a positive count, got {args.n}")
-        if args.decoder not in ('teacher', 'jacobi', 'student'): raise ValueError(f"unknown decoder {args.decoder!r}; choose teacher, jacobi or student")
+        if args.n < 1:
+            raise ValueError(f"--n must be a positive count, got {args.n}")
+        if args.decoder not in ('teacher', 'jacobi', 'student'):
+            raise ValueError(f"unknown decoder {args.decoder!r}; choose teacher, jacobi or student")
         over = dataclass_overrides(args, 'gd')
         gd = guidance_preset(args.guidance_preset, **over) if args.guidance_preset else Guidance(args.guidance, **over)
         model = load_run_model(args.run, args.which, pick_device(args.device))
@@ -60,16 +82,30 @@ def sample_main(argv: list[str] | None = None):
         y = torch.tensor(ids).repeat_interleave(args.n) if ids else args.n
         g = torch.Generator(device=model_device(model)).manual_seed(args.seed)
         its = []
-        decode = (student_decoder(model, load_student(args.run, model)) if args.decoder == 'student' else
-                  jacobi_decoder(model, args.jacobi_tol, its) if args.decoder == 'jacobi' else None)
+        decode = (
+            student_decoder(model, load_student(args.run, model))
+            if args.decoder == 'student'
+            else jacobi_decoder(model, args.jacobi_tol, its)
+            if args.decoder == 'jacobi'
+            else None
+        )
         imgs = generate(model, y, gd, g, cache=not args.no_cache, decode=decode).cpu()
-        if its: print(f"Jacobi decoding (tol {args.jacobi_tol}): iterations per block {its[-1]} (N = {model.cfg.tokens})")
-        out = str(args.out or Path(args.run) / 'samples' / args.guidance); Path(out).parent.mkdir(parents=True, exist_ok=True)
+        if its:
+            print(f"Jacobi decoding (tol {args.jacobi_tol}): iterations per block {its[-1]} (N = {model.cfg.tokens})")
+        out = str(args.out or Path(args.run) / 'samples' / args.guidance)
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
         np.savez(out + '.npz', images=imgs.numpy(), labels=(y.numpy() if ids else np.full(args.n, -1)))
         fig = plt.figure(figsize=(args.n * 0.5 + 0.5, max(len(ids), 1) * 0.5 + 0.6))
-        show_images(imgs, args.n if ids else min(args.n, 10), fig.gca(), f"{args.guidance} " + ' '.join(f'{k}={v}' for k, v in over.items()))
-        fig.savefig(out + '.png', dpi=120, bbox_inches='tight'); plt.close(fig)
+        show_images(
+            imgs,
+            args.n if ids else min(args.n, 10),
+            fig.gca(),
+            f"{args.guidance} " + ' '.join(f'{k}={v}' for k, v in over.items()),
+        )
+        fig.savefig(out + '.png', dpi=120, bbox_inches='tight')
+        plt.close(fig)
         print(f"wrote {out}.png and {out}.npz ({len(imgs)} images)")
+
     exit_on_error('farmer-sample', run)
 
 # %% ../nbs/18_cli.ipynb #215c91c8
@@ -77,52 +113,89 @@ def eval_main(argv: list[str] | None = None):
     "Console script `farmer-eval`: BPD, Bayes accuracy and sample metrics of a run, one row per guidance mode."
     p = ArgParser(prog='farmer-eval', description='BPD, Bayes accuracy and sample metrics of a farmer-train run.')
     p.add_argument('--run', required=True, help='run directory written by farmer-train')
-    p.add_argument('--split', default='test', choices=('val', 'test'), help="'val' to choose settings, 'test' to report")
+    p.add_argument(
+        '--split', default='test', choices=('val', 'test'), help="'val' to choose settings, 'test' to report"
+    )
     p.add_argument('--guidance', default='none', help='comma-separated modes: none, naive, resample')
     p.add_argument('--w', type=float, default=2.0, help='guidance scale of the guided modes')
     p.add_argument('--n', type=int, default=1000, help='samples per mode')
-    p.add_argument('--extractor', default='farmer', help="'farmer' (offline classifier of the run's dataset) or 'inception-v3-compat'")
+    p.add_argument(
+        '--extractor',
+        default='farmer',
+        help="'farmer' (offline classifier of the run's dataset) or 'inception-v3-compat'",
+    )
     p.add_argument('--allow-download', action='store_true', help='let torch-fidelity download the InceptionV3 weights')
     p.add_argument('--csv', default='runs/results.csv', help='CSV the result rows are appended to')
-    p.add_argument('--device', default='auto'); p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--device', default='auto')
+    p.add_argument('--seed', type=int, default=0)
     args = p.parse_args(argv)
+
     def run():
         modes = tuple(m.strip() for m in args.guidance.split(','))
-        for m in modes: Guidance(m)                                  # validates the names before any work
-        if args.n < 2: raise ValueError(f"--n must be at least 2, got {args.n}")
-        rows = evaluate_run(args.run, modes, args.w, args.n, args.extractor, args.allow_download, args.device, args.seed, args.split)
+        for m in modes:
+            Guidance(m)  # validates the names before any work
+        if args.n < 2:
+            raise ValueError(f"--n must be at least 2, got {args.n}")
+        rows = evaluate_run(
+            args.run, modes, args.w, args.n, args.extractor, args.allow_download, args.device, args.seed, args.split
+        )
         (Path(args.run) / f'eval-{args.split}.json').write_text(json.dumps(rows, indent=1))
         append_csv(rows, args.csv)
         r0 = rows[0]
-        print(f"{args.run} ({args.split} split): BPD {r0['bpd']:.4f} ± {r0['bpd_se']:.4f}, Bayes accuracy {r0['bayes_accuracy']:.4f}")
-        for r in rows: print(f"  {r['guidance']:14s} FID {r['fid']:.3f}  KID {r['kid']:.4f}  precision {r['precision']:.3f}  "
-                             f"recall {r['recall']:.3f}  IS {r['isc']:.3f}  consistency {r['consistency']:.3f}")
+        print(
+            f"{args.run} ({args.split} split): BPD {r0['bpd']:.4f} ± {r0['bpd_se']:.4f}, Bayes accuracy {r0['bayes_accuracy']:.4f}"
+        )
+        for r in rows:
+            print(
+                f"  {r['guidance']:14s} FID {r['fid']:.3f}  KID {r['kid']:.4f}  precision {r['precision']:.3f}  "
+                f"recall {r['recall']:.3f}  IS {r['isc']:.3f}  consistency {r['consistency']:.3f}"
+            )
+
     exit_on_error('farmer-eval', run)
+
 
 def distill_main(argv: list[str] | None = None):
     "Console script `farmer-distill`: the one-step student of a run's AF inverse (Algorithm 2)."
-    p = ArgParser(prog='farmer-distill', description='One-step distillation of the AF inverse of a farmer-train run (Algorithm 2).')
+    p = ArgParser(
+        prog='farmer-distill',
+        description='One-step distillation of the AF inverse of a farmer-train run (Algorithm 2).',
+    )
     p.add_argument('--run', required=True, help='run directory written by farmer-train')
     p.add_argument('--resume', action='store_true', help="continue the run's distillation exactly")
-    p.add_argument('--device', default='auto'); p.add_argument('--no-progress', action='store_true')
+    p.add_argument('--device', default='auto')
+    p.add_argument('--no-progress', action='store_true')
     add_dataclass_flags(p.add_argument_group('recipe'), DistillConfig, 'dc')
     args = p.parse_args(argv)
+
     def go():
-        s, _ = distill(args.run, DistillConfig(**dataclass_overrides(args, 'dc')), args.resume, args.device, not args.no_progress)
-        print(f"student written to {args.run}/student.safetensors; validation reconstruction MSE {s['initial_recon_mse']:.3e} "
-              f"(untrained) -> {s['final_recon_mse']:.3e}; {s['wall_s']:.0f} s")
+        s, _ = distill(
+            args.run, DistillConfig(**dataclass_overrides(args, 'dc')), args.resume, args.device, not args.no_progress
+        )
+        print(
+            f"student written to {args.run}/student.safetensors; validation reconstruction MSE {s['initial_recon_mse']:.3e} "
+            f"(untrained) -> {s['final_recon_mse']:.3e}; {s['wall_s']:.0f} s"
+        )
+
     exit_on_error('farmer-distill', go)
+
 
 def classifier_main(argv: list[str] | None = None):
     "Console script `farmer-classifier`: train and save the offline feature extractor of a bundled dataset."
-    p = ArgParser(prog='farmer-classifier', description='Train the offline classifier used for FID/KID/PR/IS and class consistency.')
+    p = ArgParser(
+        prog='farmer-classifier',
+        description='Train the offline classifier used for FID/KID/PR/IS and class consistency.',
+    )
     p.add_argument('--dataset', default='digits', help=f"one of: {', '.join(SHIPPED)}")
     p.add_argument('--epochs', type=int, help='training epochs (default: 60; 4 for fashion-mnist, 60,000 images)')
     p.add_argument('--out', help='output safetensors (default data/classifier-<dataset>.safetensors)')
     args = p.parse_args(argv)
+
     def run():
         net, info = train_classifier(args.dataset, args.epochs or SHIPPED.get(args.dataset, 60))
         out = args.out or classifier_path(args.dataset)
         save_classifier(net, info, out)
-        print(f"{args.dataset}: held-out accuracy {info['test_accuracy']:.4f} (train {info['train_accuracy']:.4f}); wrote {out}")
+        print(
+            f"{args.dataset}: held-out accuracy {info['test_accuracy']:.4f} (train {info['train_accuracy']:.4f}); wrote {out}"
+        )
+
     exit_on_error('farmer-classifier', run)

@@ -16,6 +16,8 @@ __all__ = ['IMAGENET_TRAIN_IMAGES', 'PRESETS', 'FarmerConfig', 'validate', 'epoc
 @dataclass
 class FarmerConfig:
     "Every setting of a FARMER model and its training recipe; validated on creation. The defaults are the `digits` preset."
+
+    # fmt: off
     # data
     dataset: str = 'digits'           # name in the dataset registry (`farmer.data`)
     image_size: int = 8               # H = W
@@ -60,6 +62,7 @@ class FarmerConfig:
     grad_clip: float = 1.0
     eval_every: int = 250             # steps between validation evaluations (and checkpoints)
     seed: int = 0
+    # fmt: on
 
     def __post_init__(self):
         self.value_range, self.betas = tuple(float(v) for v in self.value_range), tuple(self.betas)
@@ -67,28 +70,60 @@ class FarmerConfig:
 
     # derived sizes
     @property
-    def tokens(self) -> int: return (self.image_size // self.patch) ** 2
+    def tokens(self) -> int:
+        return (self.image_size // self.patch) ** 2
+
     @property
-    def d(self) -> int: return self.channels * self.patch ** 2
+    def d(self) -> int:
+        return self.channels * self.patch**2
+
     @property
-    def dim_I(self) -> int: return self.d if self.d_I is None else self.d_I
+    def dim_I(self) -> int:
+        return self.d if self.d_I is None else self.d_I
+
     @property
-    def dim_R(self) -> int: return self.d - self.dim_I
+    def dim_R(self) -> int:
+        return self.d - self.dim_I
+
     @property
-    def D(self) -> int: return self.channels * self.image_size ** 2
+    def D(self) -> int:
+        return self.channels * self.image_size**2
 
 # %% ../nbs/00_config.ipynb #33fe7246
 def _check(ok: bool, msg: str):
-    if not ok: raise ValueError(msg)
+    if not ok:
+        raise ValueError(msg)
+
 
 def validate(c: FarmerConfig):
     "Raise one clear `ValueError` for the first inconsistent field of `c`."
-    for k in ('image_size', 'channels', 'patch', 'af_blocks', 'af_layers', 'ar_layers', 'K_I', 'K_R', 'cond_repeat', 'steps',
-              'batch_size', 'eval_every', 'val_images'):
-        _check(isinstance(getattr(c, k), int) and getattr(c, k) >= 1, f"{k} must be a positive integer, got {getattr(c, k)!r}")
+    for k in (
+        'image_size',
+        'channels',
+        'patch',
+        'af_blocks',
+        'af_layers',
+        'ar_layers',
+        'K_I',
+        'K_R',
+        'cond_repeat',
+        'steps',
+        'batch_size',
+        'eval_every',
+        'val_images',
+    ):
+        _check(
+            isinstance(getattr(c, k), int) and getattr(c, k) >= 1,
+            f"{k} must be a positive integer, got {getattr(c, k)!r}",
+        )
     divs = [p for p in range(1, c.image_size + 1) if c.image_size % p == 0]
-    _check(c.image_size % c.patch == 0, f"image_size {c.image_size} is not divisible by patch {c.patch}; choose patch in {divs}")
-    _check(c.d_I is None or 1 <= c.d_I <= c.d, f"d_I must be None or in 1..d={c.d} (d = channels*patch**2), got {c.d_I}")
+    _check(
+        c.image_size % c.patch == 0,
+        f"image_size {c.image_size} is not divisible by patch {c.patch}; choose patch in {divs}",
+    )
+    _check(
+        c.d_I is None or 1 <= c.d_I <= c.d, f"d_I must be None or in 1..d={c.d} (d = channels*patch**2), got {c.d_I}"
+    )
     _check(c.redundant in ('gmm', 'normal'), f"redundant must be 'gmm' or 'normal', got {c.redundant!r}")
     _check(c.num_classes >= 0, f"num_classes must be >= 0 (0 = unconditional), got {c.num_classes}")
     for w, h in (('af_width', 'af_heads'), ('ar_width', 'ar_heads')):
@@ -97,52 +132,160 @@ def validate(c: FarmerConfig):
     _check(len(c.value_range) == 2 and lo < hi, f"value_range must be (lo, hi) with lo < hi, got {c.value_range}")
     _check(c.soft_clip > 0 and 0 <= c.label_drop < 1, "soft_clip must be > 0 and label_drop in [0, 1)")
     _check(c.dequant in ('gaussian', 'uniform'), f"dequant must be 'gaussian' or 'uniform', got {c.dequant!r}")
-    _check(c.basis in ('pixel', 'dct', 'haar', 'random'), f"basis must be 'pixel', 'dct', 'haar' or 'random', got {c.basis!r}")
+    _check(
+        c.basis in ('pixel', 'dct', 'haar', 'random'),
+        f"basis must be 'pixel', 'dct', 'haar' or 'random', got {c.basis!r}",
+    )
     _check(c.mix in ('none', 'lu'), f"mix must be 'none' or 'lu', got {c.mix!r}")
-    _check(c.basis != 'haar' or c.patch & (c.patch - 1) == 0,
-           f"basis 'haar' needs a power-of-two patch, got patch {c.patch}; use basis 'dct' or 'pixel'")
+    _check(
+        c.basis != 'haar' or c.patch & (c.patch - 1) == 0,
+        f"basis 'haar' needs a power-of-two patch, got patch {c.patch}; use basis 'dct' or 'pixel'",
+    )
     _check(0 <= c.sigma_min <= c.sigma_max, f"need 0 <= sigma_min <= sigma_max, got {c.sigma_min}, {c.sigma_max}")
 
 # %% ../nbs/00_config.ipynb #c33034a3
-IMAGENET_TRAIN_IMAGES = 1_281_167   # ImageNet-1k training split (both ImageNet presets)
+IMAGENET_TRAIN_IMAGES = 1_281_167  # ImageNet-1k training split (both ImageNet presets)
+
 
 def epochs_to_steps(epochs: float, images: int, batch_size: int) -> int:
     "Optimizer steps that show `images` training images `epochs` times at `batch_size` (the last batch of each pass counted whole)."
     return math.ceil(epochs * images / batch_size)
 
-_SMALL = dict(af_width=64, ar_width=64, ar_layers=2, K_I=8, K_R=8, batch_size=128, lr=1e-3, steps=1500, dequant='gaussian')
-_IMAGENET = dict(channels=3, af_width=768, af_heads=12, ar_width=768, ar_heads=12, K_I=64, K_R=200, val_images=10_000,
-                 lr=1e-4, warmup=5000, batch_size=256, steps=epochs_to_steps(320, IMAGENET_TRAIN_IMAGES, 256),
-                 eval_every=5000)   # paper §4.1: 320 epochs, warm-up 5,000 steps, cosine 1e-4 -> 1e-6, AdamW (0.9, 0.95), wd 0.03
-PRESETS: dict[str, dict] = {   # overrides of the dataclass defaults (= `digits`)
+
+_SMALL = dict(
+    af_width=64, ar_width=64, ar_layers=2, K_I=8, K_R=8, batch_size=128, lr=1e-3, steps=1500, dequant='gaussian'
+)
+_IMAGENET = dict(
+    channels=3,
+    af_width=768,
+    af_heads=12,
+    ar_width=768,
+    ar_heads=12,
+    K_I=64,
+    K_R=200,
+    val_images=10_000,
+    lr=1e-4,
+    warmup=5000,
+    batch_size=256,
+    steps=epochs_to_steps(320, IMAGENET_TRAIN_IMAGES, 256),
+    eval_every=5000,
+)  # paper §4.1: 320 epochs, warm-up 5,000 steps, cosine 1e-4 -> 1e-6, AdamW (0.9, 0.95), wd 0.03
+PRESETS: dict[str, dict] = {  # overrides of the dataclass defaults (= `digits`)
     'digits': dict(),
     'digits-samples': dict(dequant='gaussian'),
     'digits-small': dict(_SMALL, d_I=2),
     'fashion-mnist': dict(dataset='fashion-mnist', image_size=28, patch=7, d_I=8, val_images=5000, eval_every=1000),
-    'fashion-mnist-samples': dict(dataset='fashion-mnist', image_size=28, patch=7, d_I=None, val_images=5000, dequant='gaussian',
-                                  steps=4000, eval_every=1000),
-    'photo-patches': dict(_SMALL, dataset='photo-patches', image_size=32, channels=3, num_classes=6, patch=4, d_I=16,
-                          af_width=128, ar_width=128, K_I=16, K_R=32, lr=5e-4, val_images=150),
-    'mnist': dict(_SMALL, dataset='mnist', image_size=28, patch=4, d_I=4, af_width=128, ar_width=128, ar_layers=4,
-                  K_R=16, val_images=5000),
-    'cifar10': dict(_SMALL, dataset='cifar10', image_size=32, channels=3, patch=4, d_I=16, af_blocks=6, af_layers=4,
-                    af_width=256, ar_layers=6, ar_width=256, K_I=32, K_R=64, cond_repeat=8, lr=5e-4, warmup=1000,
-                    val_images=5000),
-    'imagenet64-556m': dict(_IMAGENET, dataset='imagenet64', image_size=64, num_classes=0, patch=2, d_I=4,
-                            af_blocks=16, af_layers=4, ar_layers=12, cond_repeat=1),
-    'imagenet256-1.1b': dict(_IMAGENET, dataset='imagenet256', image_size=256, num_classes=1000, patch=16, d_I=128,
-                             af_blocks=28, af_layers=4, ar_layers=12, cond_repeat=64, dequant='gaussian', hflip=True),
-    'imagenet256-1.9b': dict(_IMAGENET, dataset='imagenet256', image_size=256, num_classes=1000, patch=16, d_I=128,
-                             af_blocks=32, af_layers=6, ar_layers=24, ar_width=1024, ar_heads=16,
-                             red_head_width=768, cond_repeat=64, dequant='gaussian', hflip=True),
+    'fashion-mnist-samples': dict(
+        dataset='fashion-mnist',
+        image_size=28,
+        patch=7,
+        d_I=None,
+        val_images=5000,
+        dequant='gaussian',
+        steps=4000,
+        eval_every=1000,
+    ),
+    'photo-patches': dict(
+        _SMALL,
+        dataset='photo-patches',
+        image_size=32,
+        channels=3,
+        num_classes=6,
+        patch=4,
+        d_I=16,
+        af_width=128,
+        ar_width=128,
+        K_I=16,
+        K_R=32,
+        lr=5e-4,
+        val_images=150,
+    ),
+    'mnist': dict(
+        _SMALL,
+        dataset='mnist',
+        image_size=28,
+        patch=4,
+        d_I=4,
+        af_width=128,
+        ar_width=128,
+        ar_layers=4,
+        K_R=16,
+        val_images=5000,
+    ),
+    'cifar10': dict(
+        _SMALL,
+        dataset='cifar10',
+        image_size=32,
+        channels=3,
+        patch=4,
+        d_I=16,
+        af_blocks=6,
+        af_layers=4,
+        af_width=256,
+        ar_layers=6,
+        ar_width=256,
+        K_I=32,
+        K_R=64,
+        cond_repeat=8,
+        lr=5e-4,
+        warmup=1000,
+        val_images=5000,
+    ),
+    'imagenet64-556m': dict(
+        _IMAGENET,
+        dataset='imagenet64',
+        image_size=64,
+        num_classes=0,
+        patch=2,
+        d_I=4,
+        af_blocks=16,
+        af_layers=4,
+        ar_layers=12,
+        cond_repeat=1,
+    ),
+    'imagenet256-1.1b': dict(
+        _IMAGENET,
+        dataset='imagenet256',
+        image_size=256,
+        num_classes=1000,
+        patch=16,
+        d_I=128,
+        af_blocks=28,
+        af_layers=4,
+        ar_layers=12,
+        cond_repeat=64,
+        dequant='gaussian',
+        hflip=True,
+    ),
+    'imagenet256-1.9b': dict(
+        _IMAGENET,
+        dataset='imagenet256',
+        image_size=256,
+        num_classes=1000,
+        patch=16,
+        d_I=128,
+        af_blocks=32,
+        af_layers=6,
+        ar_layers=24,
+        ar_width=1024,
+        ar_heads=16,
+        red_head_width=768,
+        cond_repeat=64,
+        dequant='gaussian',
+        hflip=True,
+    ),
 }
 
 # %% ../nbs/00_config.ipynb #748ba77b
-def _fields() -> list[str]: return [f.name for f in fields(FarmerConfig)]
+def _fields() -> list[str]:
+    return [f.name for f in fields(FarmerConfig)]
+
 
 def _check_keys(kw: dict):
     bad = [k for k in kw if k not in _fields()]
-    if bad: raise ValueError(f"unknown config key {bad[0]!r}; allowed keys: {', '.join(_fields())}")
+    if bad:
+        raise ValueError(f"unknown config key {bad[0]!r}; allowed keys: {', '.join(_fields())}")
+
 
 def preset(name: str, **overrides) -> FarmerConfig:
     "The named preset with keyword `overrides` applied, validated: the one way to get a preset."
@@ -150,18 +293,22 @@ def preset(name: str, **overrides) -> FarmerConfig:
     _check_keys(overrides)
     return FarmerConfig(**{**PRESETS[name], **overrides})
 
+
 @patch
 def replace(self: FarmerConfig, **kw) -> FarmerConfig:
     "A copy of this config with `kw` changed, validated."
     _check_keys(kw)
     return dataclasses.replace(self, **kw)
 
+
 @patch
 def to_dict(self: FarmerConfig) -> dict:
     "The config as a JSON-able dict (what checkpoints and `config.json` store)."
     return dataclasses.asdict(self)
 
-_RETIRED = {'ema': 0.0, 'dropout': 0.0, 'ar_input_noise': 0.0}   # fields of older runs, each only ever off
+
+_RETIRED = {'ema': 0.0, 'dropout': 0.0, 'ar_input_noise': 0.0}  # fields of older runs, each only ever off
+
 
 @patch(cls_method=True)
 def from_dict(cls: FarmerConfig, d: dict) -> FarmerConfig:

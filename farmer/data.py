@@ -20,82 +20,133 @@ __all__ = ['DATASETS', 'SPLITS', 'PHOTOS', 'FASHION_FILES', 'ImageSet', 'TensorI
 # %% ../nbs/01_data.ipynb #46313522
 class ImageSet(torch.utils.data.Dataset):
     "Labelled uint8 images by index: `ds[i]` -> (`[C, H, W]`, label), `ds.batch(idx)` -> (`[b, C, H, W]`, `[b]`)."
-    streamed = False   # True: images are decoded on demand (worker processes help)
+
+    streamed = False  # True: images are decoded on demand (worker processes help)
 
     def __init__(self, labels, index=None):
-        self.labels = torch.as_tensor(np.asarray(labels), dtype=torch.long)   # every item of the source
+        self.labels = torch.as_tensor(np.asarray(labels), dtype=torch.long)  # every item of the source
         self.index = torch.arange(len(self.labels)) if index is None else torch.as_tensor(index, dtype=torch.long)
 
-    def __len__(self) -> int: return len(self.index)
-    def image(self, j: int) -> torch.Tensor: raise NotImplementedError   # item j of the source, uint8 [C, H, W]
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def image(self, j: int) -> torch.Tensor:
+        raise NotImplementedError  # item j of the source, uint8 [C, H, W]
+
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
         j = int(self.index[i])
         return self.image(j), int(self.labels[j])
+
     def batch(self, idx) -> tuple[torch.Tensor, torch.Tensor]:
         "Images `[b, C, H, W]` and labels `[b]` of positions `idx`."
         js = self.index[torch.as_tensor(idx, dtype=torch.long)]
         return torch.stack([self.image(int(j)) for j in js]), self.labels[js]
-    __getitems__ = batch   # what a DataLoader with a batch sampler calls
+
+    __getitems__ = batch  # what a DataLoader with a batch sampler calls
+
     def subset(self, idx) -> ImageSet:
         "The items at positions `idx` (no copy of the images)."
-        s = copy.copy(self); s.index = self.index[torch.as_tensor(idx, dtype=torch.long)]; return s
+        s = copy.copy(self)
+        s.index = self.index[torch.as_tensor(idx, dtype=torch.long)]
+        return s
+
     @property
-    def y(self) -> torch.Tensor: return self.labels[self.index]
+    def y(self) -> torch.Tensor:
+        return self.labels[self.index]
+
 
 class TensorImages(ImageSet):
     "An `ImageSet` held in memory as one uint8 tensor `[N, C, H, W]`."
+
     def __init__(self, x, y):
         super().__init__(y)
         self.x = torch.as_tensor(x, dtype=torch.uint8)
-    def image(self, j: int) -> torch.Tensor: return self.x[j]
+
+    def image(self, j: int) -> torch.Tensor:
+        return self.x[j]
+
     def batch(self, idx) -> tuple[torch.Tensor, torch.Tensor]:
         js = self.index[torch.as_tensor(idx, dtype=torch.long)]
         return self.x[js], self.labels[js]
+
     __getitems__ = batch
 
 # %% ../nbs/01_data.ipynb #ae8af007
 DATASETS: dict[str, Callable] = {}
 SPLITS = ('train', 'val', 'test')
 
+
 def register_dataset(name: str):
     "Decorator adding a loader `f(split, root, download, image_size)` -> `(images, labels)` or an `ImageSet` to the registry."
-    def deco(f): DATASETS[name] = f; return f
+
+    def deco(f):
+        DATASETS[name] = f
+        return f
+
     return deco
+
 
 def carve(n: int, val_images: int, split: str) -> torch.Tensor:
     "Sorted positions of `split` ('train' or 'val') among the `n` source training images: `val_images` held out, seeded."
-    if not 0 <= val_images < n: raise ValueError(f"val_images must be in 0..{n - 1}: the training split has {n} images, got {val_images}")
+    if not 0 <= val_images < n:
+        raise ValueError(f"val_images must be in 0..{n - 1}: the training split has {n} images, got {val_images}")
     perm = torch.as_tensor(np.random.default_rng(1).permutation(n))
     return (perm[:val_images] if split == 'val' else perm[val_images:]).sort().values
 
+
 def _source(name: str, split: str, root, download, image_size) -> ImageSet:
     "The source's own 'train' or 'test' split of dataset `name`, as an `ImageSet`."
-    if name not in DATASETS: raise ValueError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
     src = DATASETS[name](split=split, root=root, download=download, image_size=image_size)
     return src if isinstance(src, ImageSet) else TensorImages(*src)
 
-def open_dataset(name: str, split: str = 'train', root: str | None = None, download: bool = False,
-                 image_size: int | None = None, val_images: int = 0) -> ImageSet:
+
+def open_dataset(
+    name: str,
+    split: str = 'train',
+    root: str | None = None,
+    download: bool = False,
+    image_size: int | None = None,
+    val_images: int = 0,
+) -> ImageSet:
     "Split 'train', 'val' or 'test' of dataset `name`; 'val' is `val_images` of the source's training images, 'train' the rest."
-    if split not in SPLITS: raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
-    if split == 'val' and val_images < 1: raise ValueError("the validation split needs val_images >= 1")
-    if split == 'test': return _source(name, 'test', root, download, image_size)
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+    if split == 'val' and val_images < 1:
+        raise ValueError("the validation split needs val_images >= 1")
+    if split == 'test':
+        return _source(name, 'test', root, download, image_size)
     src = _source(name, 'train', root, download, image_size)
     return src.subset(carve(len(src), val_images, split))
 
-def open_splits(name: str, root: str | None = None, download: bool = False, image_size: int | None = None,
-                val_images: int = 1) -> dict[str, ImageSet]:
+
+def open_splits(
+    name: str, root: str | None = None, download: bool = False, image_size: int | None = None, val_images: int = 1
+) -> dict[str, ImageSet]:
     "The three splits of dataset `name` (as `open_dataset`), reading its training source once."
     src = _source(name, 'train', root, download, image_size)
-    return dict(train=src.subset(carve(len(src), val_images, 'train')), val=src.subset(carve(len(src), val_images, 'val')),
-                test=_source(name, 'test', root, download, image_size))
+    return dict(
+        train=src.subset(carve(len(src), val_images, 'train')),
+        val=src.subset(carve(len(src), val_images, 'val')),
+        test=_source(name, 'test', root, download, image_size),
+    )
 
-def load_dataset(name: str, split: str = 'train', root: str | None = None, download: bool = False,
-                 image_size: int | None = None, val_images: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+
+def load_dataset(
+    name: str,
+    split: str = 'train',
+    root: str | None = None,
+    download: bool = False,
+    image_size: int | None = None,
+    val_images: int = 0,
+) -> tuple[torch.Tensor, torch.Tensor]:
     "uint8 images `[N, C, H, W]` and int64 labels `[N]` of an in-memory dataset's `split` (see `open_dataset`)."
     ds = open_dataset(name, split, root, download, image_size, val_images)
-    if ds.streamed: raise ValueError(f"dataset {name!r} is streamed (decoded on demand); use open_dataset")
+    if ds.streamed:
+        raise ValueError(f"dataset {name!r} is streamed (decoded on demand); use open_dataset")
     return ds.batch(torch.arange(len(ds)))
+
 
 def _seeded_split(n: int, n_test: int, split: str, seed: int = 0) -> np.ndarray:
     idx = np.random.default_rng(seed).permutation(n)
@@ -105,48 +156,67 @@ def _seeded_split(n: int, n_test: int, split: str, seed: int = 0) -> np.ndarray:
 @register_dataset('digits')
 def _digits(split, root=None, download=False, image_size=None):
     from sklearn.datasets import load_digits
+
     d = load_digits()
-    x = np.round(d.images * (255 / 16)).astype(np.uint8)[:, None]   # [1797, 1, 8, 8]
+    x = np.round(d.images * (255 / 16)).astype(np.uint8)[:, None]  # [1797, 1, 8, 8]
     idx = _seeded_split(len(x), 297, split)
     return x[idx], d.target[idx]
 
+
 PHOTOS = ('china', 'flower', 'astronaut', 'chelsea', 'coffee', 'rocket')
+
 
 def _photos() -> list[np.ndarray]:
     from sklearn.datasets import load_sample_images
     import skimage.data
+
     sk = dict(zip(('china', 'flower'), load_sample_images().images))
     return [sk[n] if n in sk else getattr(skimage.data, n)() for n in PHOTOS]
+
 
 @register_dataset('photo-patches')
 def _photo_patches(split, root=None, download=False, image_size=None, size=32):
     crops, labels = [], []
     for label, img in enumerate(_photos()):
-        g = rearrange(img[: img.shape[0] // size * size, : img.shape[1] // size * size],
-                      '(h p1) (w p2) c -> (h w) c p1 p2', p1=size, p2=size)
-        crops.append(g); labels.append(np.full(len(g), label))
+        g = rearrange(
+            img[: img.shape[0] // size * size, : img.shape[1] // size * size],
+            '(h p1) (w p2) c -> (h w) c p1 p2',
+            p1=size,
+            p2=size,
+        )
+        crops.append(g)
+        labels.append(np.full(len(g), label))
     x, y = np.concatenate(crops), np.concatenate(labels)
     idx = _seeded_split(len(x), int(0.15 * len(x)), split)
     return x[idx], y[idx]
 
 # %% ../nbs/01_data.ipynb #ffb17780
-_TV_SCHEMAS = {'nms': 'nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor',
-               'qnms': 'qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor'}
-_tv_lib = None   # keeps the placeholder library alive
+_TV_SCHEMAS = {
+    'nms': 'nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor',
+    'qnms': 'qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor',
+}
+_tv_lib = None  # keeps the placeholder library alive
+
 
 def import_torchvision(force_shim: bool = False):
     "Import torchvision; define placeholder `nms`/`qnms` schemas only if its compiled ops fail to load."
     global _tv_lib
     import sys, importlib
+
     if not force_shim:
-        try: return importlib.import_module('torchvision')
+        try:
+            return importlib.import_module('torchvision')
         except RuntimeError as e:
-            if 'torchvision::nms does not exist' not in str(e): raise
-        for m in [m for m in sys.modules if m == 'torchvision' or m.startswith('torchvision.')]: del sys.modules[m]
+            if 'torchvision::nms does not exist' not in str(e):
+                raise
+        for m in [m for m in sys.modules if m == 'torchvision' or m.startswith('torchvision.')]:
+            del sys.modules[m]
     if _tv_lib is None:
         _tv_lib = torch.library.Library('torchvision', 'FRAGMENT')
-        for s in _TV_SCHEMAS.values(): _tv_lib.define(s)
+        for s in _TV_SCHEMAS.values():
+            _tv_lib.define(s)
     return importlib.import_module('torchvision')
+
 
 def torchvision_shim_applied() -> bool:
     "Whether `import_torchvision` had to define the placeholder schemas in this process."
@@ -157,42 +227,58 @@ def data_root(root: str | None = None) -> Path:
     "The data root: `root`, else $FARMER_DATA, else ~/.cache/farmer."
     return Path(root or os.environ.get('FARMER_DATA') or Path.home() / '.cache' / 'farmer')
 
+
 def _torchvision_set(cls_name, split, root, download):
     tv = import_torchvision()
-    try: ds = getattr(tv.datasets, cls_name)(str(data_root(root)), train=split == 'train', download=download)
+    try:
+        ds = getattr(tv.datasets, cls_name)(str(data_root(root)), train=split == 'train', download=download)
     except RuntimeError as e:
-        raise ValueError(f"{cls_name} not found under {data_root(root)} ({e}); pass download=True (--download) or root=DIR") from None
+        raise ValueError(
+            f"{cls_name} not found under {data_root(root)} ({e}); pass download=True (--download) or root=DIR"
+        ) from None
     x = torch.as_tensor(np.asarray(ds.data))
     x = x[:, None] if x.ndim == 3 else x.permute(0, 3, 1, 2)
     return x, torch.as_tensor(ds.targets)
 
+
 @register_dataset('mnist')
-def _mnist(split, root=None, download=False, image_size=None): return _torchvision_set('MNIST', split, root, download)
+def _mnist(split, root=None, download=False, image_size=None):
+    return _torchvision_set('MNIST', split, root, download)
+
 
 @register_dataset('cifar10')
-def _cifar10(split, root=None, download=False, image_size=None): return _torchvision_set('CIFAR10', split, root, download)
+def _cifar10(split, root=None, download=False, image_size=None):
+    return _torchvision_set('CIFAR10', split, root, download)
 
 # %% ../nbs/01_data.ipynb #a94be9ec
-FASHION_FILES = {'train': ('train-images-idx3-ubyte', 'train-labels-idx1-ubyte'),
-                 'test': ('t10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte')}
+FASHION_FILES = {
+    'train': ('train-images-idx3-ubyte', 'train-labels-idx1-ubyte'),
+    'test': ('t10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte'),
+}
+
 
 def read_idx(path: str | Path) -> np.ndarray:
     "A uint8 IDX file (gzipped or not) as an array of its stated shape; `ValueError` for a damaged or partial file."
     path, fix = Path(path), "delete it and fetch the data again (--download)"
     raw = path.read_bytes()
     if raw[:2] == b'\x1f\x8b':
-        try: raw = gzip.decompress(raw)
-        except (OSError, EOFError) as e: raise ValueError(f"{path} is a damaged or partial gzip file ({e}); {fix}") from None
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError) as e:
+            raise ValueError(f"{path} is a damaged or partial gzip file ({e}); {fix}") from None
     if len(raw) < 4 or raw[:3] != b'\0\0\x08':
         raise ValueError(f"{path} is not a uint8 IDX file (it starts with {raw[:4]!r}); {fix}")
     ndim = raw[3]
-    dims = tuple(int.from_bytes(raw[4 + 4 * i:8 + 4 * i], 'big') for i in range(ndim))
+    dims = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], 'big') for i in range(ndim))
     want = 4 + 4 * ndim + math.prod(dims)
-    if len(raw) != want: raise ValueError(f"{path} holds {len(raw)} bytes where its header promises {want}: a partial file; {fix}")
+    if len(raw) != want:
+        raise ValueError(f"{path} holds {len(raw)} bytes where its header promises {want}: a partial file; {fix}")
     return np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim).reshape(dims)
+
 
 def _find_idx(base: Path, name: str) -> Path | None:
     return next((p for p in (base / name, base / f'{name}.gz') if p.is_file()), None)
+
 
 @register_dataset('fashion-mnist')
 def _fashion_mnist(split, root=None, download=False, image_size=None):
@@ -202,11 +288,15 @@ def _fashion_mnist(split, root=None, download=False, image_size=None):
     paths = [_find_idx(base, n) for n in FASHION_FILES[split]]
     if None in paths:
         missing = FASHION_FILES[split][paths.index(None)]
-        raise ValueError(f"Fashion-MNIST not found: {base / missing}[.gz] is missing; pass --download, or --data-root DIR "
-                         f"whose FashionMNIST/raw/ holds the four IDX files")
+        raise ValueError(
+            f"Fashion-MNIST not found: {base / missing}[.gz] is missing; pass --download, or --data-root DIR "
+            f"whose FashionMNIST/raw/ holds the four IDX files"
+        )
     x, y = (read_idx(p) for p in paths)
     if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):
-        raise ValueError(f"{paths[0]} ({list(x.shape)}) and {paths[1]} ({list(y.shape)}) do not match; fetch the data again (--download)")
+        raise ValueError(
+            f"{paths[0]} ({list(x.shape)}) and {paths[1]} ({list(y.shape)}) do not match; fetch the data again (--download)"
+        )
     return torch.as_tensor(x.copy())[:, None], torch.as_tensor(y.astype(np.int64))
 
 # %% ../nbs/01_data.ipynb #5f1cb11b
@@ -215,10 +305,12 @@ def to_model_space(k: torch.Tensor, value_range=(-1.0, 1.0), u: float | torch.Te
     lo, hi = value_range
     return lo + (hi - lo) * (k.float() + u) / 256
 
+
 def to_uint8(x: torch.Tensor, value_range=(-1.0, 1.0)) -> torch.Tensor:
     "Model-space values -> uint8 levels (the bin each value falls in, clipped to 0..255)."
     lo, hi = value_range
     return torch.floor((x.float() - lo) / (hi - lo) * 256).clamp(0, 255).to(torch.uint8)
+
 
 def bin_width(value_range=(-1.0, 1.0)) -> float:
     "Model-space width Δ of one of the 256 intensity levels."
@@ -230,16 +322,19 @@ def sigma_schedule(step: int, total: int, sigma_max: float = 0.1, sigma_min: flo
     t = min(max(step / max(total, 1), 0.0), 1.0)
     return sigma_min + (sigma_max - sigma_min) * 0.5 * (1 + math.cos(math.pi * t))
 
+
 def _noise(draw, shape, generator, device) -> torch.Tensor:
     "`draw` (torch.randn or torch.rand) of `shape` `[B, ...]` from one generator, or row b from `generator[b]` of a list."
     if isinstance(generator, (list, tuple)):
         return torch.stack([draw(shape[1:], generator=g) for g in generator]).to(device)
     return draw(shape, generator=generator, device=device)
 
+
 def dequantize_gaussian(k: torch.Tensor, sigma: float, value_range=(-1.0, 1.0), generator=None) -> torch.Tensor:
     "Bin centres plus Gaussian noise of std `sigma` (on the [-1, 1] scale): float, same shape as `k` `[B, ...]`."
     x = to_model_space(k, value_range)
     return x + sigma * (value_range[1] - value_range[0]) / 2 * _noise(torch.randn, x.shape, generator, x.device)
+
 
 def dequantize_uniform(k: torch.Tensor, value_range=(-1.0, 1.0), generator=None) -> torch.Tensor:
     "Uniform dequantisation `(k + u)` with u ~ U[0, 1) per value, in model space; `k` `[B, ...]`."
@@ -249,6 +344,7 @@ def dequantize_uniform(k: torch.Tensor, value_range=(-1.0, 1.0), generator=None)
 def patchify(x: torch.Tensor, p: int) -> torch.Tensor:
     "Images `[B, C, H, W]` -> tokens `[B, N, C*p*p]`."
     return rearrange(x, 'b c (h p1) (w p2) -> b (h w) (c p1 p2)', p1=p, p2=p)
+
 
 def unpatchify(t: torch.Tensor, p: int, channels: int) -> torch.Tensor:
     "Tokens `[B, N, C*p*p]` -> images `[B, C, H, W]` (square)."
@@ -263,29 +359,39 @@ def _dct(p: int) -> torch.Tensor:
     m[0] /= math.sqrt(2)
     return m
 
+
 def _haar(p: int) -> tuple[torch.Tensor, list[int]]:
     "Orthonormal 1-D Haar basis `[p, p]` (p a power of 2), coarse to fine, and the scale level of each row."
-    rows, levels = [torch.full((p,), p ** -0.5, dtype=torch.float64)], [0]
+    rows, levels = [torch.full((p,), p**-0.5, dtype=torch.float64)], [0]
     for lvl in range(int(math.log2(p))):
-        w = p // 2 ** lvl                                     # support of the wavelets at this level
-        for j in range(2 ** lvl):
+        w = p // 2**lvl  # support of the wavelets at this level
+        for j in range(2**lvl):
             r = torch.zeros(p, dtype=torch.float64)
-            r[j * w:j * w + w // 2], r[j * w + w // 2:(j + 1) * w] = w ** -0.5, -w ** -0.5
-            rows.append(r); levels.append(lvl + 1)
+            r[j * w : j * w + w // 2], r[j * w + w // 2 : (j + 1) * w] = w**-0.5, -(w**-0.5)
+            rows.append(r)
+            levels.append(lvl + 1)
     return torch.stack(rows), levels
+
 
 def token_basis(name: str, channels: int, p: int) -> torch.Tensor:
     "Orthonormal `[d, d]` (d = C·p², fp64): row i is the i-th basis vector, coarse first, in the `(c p1 p2)` layout; tokens' = tokens @ Q.T."
     d = channels * p * p
-    if name == 'pixel': return torch.eye(d, dtype=torch.float64)
-    if name == 'random':                                      # a fixed random rotation: the control for the DCT (no order)
+    if name == 'pixel':
+        return torch.eye(d, dtype=torch.float64)
+    if name == 'random':  # a fixed random rotation: the control for the DCT (no order)
         q, r = torch.linalg.qr(torch.randn(d, d, generator=torch.Generator().manual_seed(0), dtype=torch.float64))
         return (q * torch.sign(torch.diagonal(r))).T
-    if name == 'dct': B, level = _dct(p), list(range(p))
-    elif name == 'haar': B, level = _haar(p)   # p a power of two: `FarmerConfig` checks it
-    else: raise ValueError(f"unknown basis {name!r}; choose one of: pixel, dct, haar, random")
-    order = sorted(((u, v, c) for c in range(channels) for u in range(p) for v in range(p)),
-                   key=lambda t: (level[t[0]] + level[t[1]], level[t[0]], t[0], t[1], t[2]))
+    if name == 'dct':
+        B, level = _dct(p), list(range(p))
+    elif name == 'haar':
+        B, level = _haar(p)  # p a power of two: `FarmerConfig` checks it
+    else:
+        raise ValueError(f"unknown basis {name!r}; choose one of: pixel, dct, haar, random")
+    order = sorted(
+        ((u, v, c) for c in range(channels) for u in range(p) for v in range(p)),
+        key=lambda t: (level[t[0]] + level[t[1]], level[t[0]], t[0], t[1], t[2]),
+    )
     Q = torch.zeros(d, channels, p, p, dtype=torch.float64)
-    for i, (u, v, c) in enumerate(order): Q[i, c] = torch.outer(B[u], B[v])
+    for i, (u, v, c) in enumerate(order):
+        Q[i, c] = torch.outer(B[u], B[v])
     return Q.flatten(1)

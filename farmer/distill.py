@@ -13,7 +13,16 @@ import matplotlib.pyplot as plt
 from .af import AF, AFBlock
 from .config import FarmerConfig
 from .data import dequantize_gaussian, to_model_space
-from .runtime import pick_device, save_checkpoint, load_checkpoint, run_file, step_generator, read_jsonl, config_diff, model_device
+from farmer.runtime import (
+    pick_device,
+    save_checkpoint,
+    load_checkpoint,
+    run_file,
+    step_generator,
+    read_jsonl,
+    config_diff,
+    model_device,
+)
 from .plots import read_metrics
 from .loop import optimise, step_loader, global_indices
 from .train import load_run_model, run_splits
@@ -29,8 +38,11 @@ def inverse_step(blk: AFBlock, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor
     mu, s = blk.params(blk.permute(x))
     return blk.permute(zp * torch.exp(-s) + mu)
 
+
 @torch.no_grad()
-def jacobi_reverse(af: AF, z: torch.Tensor, tol: float = 1e-4, max_iters: int | None = None) -> tuple[torch.Tensor, list[int]]:
+def jacobi_reverse(
+    af: AF, z: torch.Tensor, tol: float = 1e-4, max_iters: int | None = None
+) -> tuple[torch.Tensor, list[int]]:
     "AF inverse by Jacobi iteration per block: x `[B, N, d]` and the iterations each block took (last block first)."
     iters = []
     for blk in reversed(af.blocks):
@@ -39,18 +51,22 @@ def jacobi_reverse(af: AF, z: torch.Tensor, tol: float = 1e-4, max_iters: int | 
             x_new = inverse_step(blk, z, x)
             done = (x_new - x).abs().max() < tol
             x = x_new
-            if done: break
-        iters.append(k + 1); z = x
+            if done:
+                break
+        iters.append(k + 1)
+        z = x
     return z, iters
 
 # %% ../nbs/15_distill.ipynb #5ece36bc
 class Student(nn.Module):
     "Bidirectional copy of a teacher AF; block t maps Z^t to Z^{t-1} in one pass: `[B, N, d] -> [B, N, d]`."
+
     def __init__(self, teacher: AF):
         super().__init__()
         self.blocks = copy.deepcopy(teacher.blocks)
-        for b in self.blocks: b.net.causal = False
-        self.blocks.requires_grad_(True)   # trainable even when the teacher is frozen
+        for b in self.blocks:
+            b.net.causal = False
+        self.blocks.requires_grad_(True)  # trainable even when the teacher is frozen
 
     def step(self, t: int, z: torch.Tensor) -> torch.Tensor:
         "g_t: Z^t -> Z^{t-1} estimate (t = 1..n)."
@@ -59,7 +75,9 @@ class Student(nn.Module):
     def chain(self, z: torch.Tensor) -> list[torch.Tensor]:
         "[Z̃^{n-1}, …, Z̃^0]: the student run on its own outputs from Z̃^n = z."
         out = []
-        for t in range(len(self.blocks), 0, -1): z = self.step(t, z); out.append(z)
+        for t in range(len(self.blocks), 0, -1):
+            z = self.step(t, z)
+            out.append(z)
         return out
 
     def reverse(self, z: torch.Tensor) -> torch.Tensor:
@@ -67,10 +85,12 @@ class Student(nn.Module):
         return self.chain(z)[-1]
 
 # %% ../nbs/15_distill.ipynb #08220846
-def distill_loss(teacher: AF, student: Student, x: torch.Tensor, generator: torch.Generator | None = None,
-                 max_noise: float = 0.3) -> tuple[torch.Tensor, torch.Tensor]:
+def distill_loss(
+    teacher: AF, student: Student, x: torch.Tensor, generator: torch.Generator | None = None, max_noise: float = 0.3
+) -> tuple[torch.Tensor, torch.Tensor]:
     "Tokens `[B, N, d]` -> (mean over blocks of the per-block MSE, the per-block MSEs `[n]`, block n first)."
-    with torch.no_grad(): path = teacher.path(x)                               # Z^0 .. Z^n
+    with torch.no_grad():
+        path = teacher.path(x)  # Z^0 .. Z^n
     s = max_noise * torch.rand(x.shape[0], 1, 1, generator=generator).to(x)
     z = path[-1] + s * torch.randn(x.shape, generator=generator).to(x)
     mse = torch.stack([((zt - path[-2 - i]) ** 2).mean() for i, zt in enumerate(student.chain(z))])
@@ -80,6 +100,8 @@ def distill_loss(teacher: AF, student: Student, x: torch.Tensor, generator: torc
 @dataclass
 class DistillConfig:
     "The recipe of one-step distillation (Algorithm 2)."
+
+    # fmt: off
     steps: int = 1000           # optimisation steps (reaches the teacher's FID on the default run: the search below)
     batch_size: int = 128
     lr: float = 3e-4
@@ -93,25 +115,35 @@ class DistillConfig:
     prior_bank: int = 4096      # how many teacher samples are drawn, once, for that share
     eval_every: int = 100
     seed: int = 0
+    # fmt: on
 
     def __post_init__(self):
         self.betas = tuple(self.betas)
         for k in ('steps', 'batch_size', 'eval_every'):
-            if getattr(self, k) < 1: raise ValueError(f"{k} must be a positive integer, got {getattr(self, k)}")
-        if self.lr <= 0 or self.max_noise < 0: raise ValueError("lr must be > 0 and max_noise >= 0")
-        if not 0 <= self.prior_frac <= 1 or self.prior_bank < 1: raise ValueError(f"prior_frac must be in [0, 1] and prior_bank >= 1, got {self.prior_frac}, {self.prior_bank}")
+            if getattr(self, k) < 1:
+                raise ValueError(f"{k} must be a positive integer, got {getattr(self, k)}")
+        if self.lr <= 0 or self.max_noise < 0:
+            raise ValueError("lr must be > 0 and max_noise >= 0")
+        if not 0 <= self.prior_frac <= 1 or self.prior_bank < 1:
+            raise ValueError(
+                f"prior_frac must be in [0, 1] and prior_bank >= 1, got {self.prior_frac}, {self.prior_bank}"
+            )
 
 
 def student_decoder(model, student: Student):
     "z `[B, N, d]` -> images in model space, through the student instead of the sequential inverse."
     return lambda z: model.decode(z, af_reverse=student.reverse)
 
+
 def jacobi_decoder(model, tol: float = 1e-4, stats: list | None = None):
     "z -> images through Jacobi decoding; the iterations per block are appended to `stats`."
+
     def reverse(z):
         x, its = jacobi_reverse(model.af, z, tol)
-        if stats is not None: stats.append(its)
+        if stats is not None:
+            stats.append(its)
         return x
+
     return lambda z: model.decode(z, af_reverse=reverse)
 
 # %% ../nbs/15_distill.ipynb #96c1bd0b
@@ -122,21 +154,29 @@ def teacher_samples(model, n: int, seed: int, chunk: int = 1024) -> torch.Tensor
     out = []
     for i in range(0, n, chunk):
         b = min(chunk, n - i)
-        y = model.labels(None if model.cfg.num_classes == 0 else torch.arange(i, i + b) % model.cfg.num_classes, b, model_device(model))
+        y = model.labels(
+            None if model.cfg.num_classes == 0 else torch.arange(i, i + b) % model.cfg.num_classes,
+            b,
+            model_device(model),
+        )
         out.append(model.af.reverse(model.from_ar(*model.ar.sample(y, generator=g))))
     x = torch.cat(out)
     return x[torch.isfinite(x).flatten(1).all(1)]
+
 
 def load_student(run: str | Path, model) -> Student:
     "The distilled student of `run` for teacher `model`; refuses one distilled from another teacher config."
     tensors, meta = load_checkpoint(run_file(run, 'student.safetensors', f'run farmer-distill --run {run}'))
     if diff := _teacher_diff(meta, model.cfg):
         raise ValueError(f"student in {run} was distilled from a teacher with {diff[0]}={diff[1]!r}, not {diff[2]!r}")
-    st = Student(model.af); st.load_state_dict(tensors)
+    st = Student(model.af)
+    st.load_state_dict(tensors)
     return st.to(model_device(model)).eval()
+
 
 def _teacher_diff(meta: dict, cfg: FarmerConfig) -> tuple | None:
     return config_diff(FarmerConfig.from_dict(meta['teacher']).to_dict(), cfg.to_dict())
+
 
 @torch.no_grad()
 def block_errors(model, student: Student, images: torch.Tensor) -> list[float]:
@@ -144,48 +184,93 @@ def block_errors(model, student: Student, images: torch.Tensor) -> list[float]:
     path = model.af.path(model.af_input(to_model_space(images, model.cfg.value_range).to(model_device(model)))[0])
     return [((zt - path[-2 - i]) ** 2).mean().item() for i, zt in enumerate(student.chain(path[-1]))]
 
+
 def recon_error(model, student: Student, images: torch.Tensor) -> float:
     "Mean squared error, in model space, of student.reverse(teacher latents) against the teacher's tokens of uint8 `images` (the last of `block_errors`)."
     return block_errors(model, student, images)[-1]
 
 # %% ../nbs/15_distill.ipynb #0912a396
-def distill(run: str | Path, dc: DistillConfig = DistillConfig(), resume: bool = False, device: str = 'auto',
-            progress: bool = True, stop_at: int | None = None) -> tuple[dict, Student]:
+def distill(
+    run: str | Path,
+    dc: DistillConfig = DistillConfig(),
+    resume: bool = False,
+    device: str = 'auto',
+    progress: bool = True,
+    stop_at: int | None = None,
+) -> tuple[dict, Student]:
     "Distill the AF of `run`'s best weights into a one-pass student (Algorithm 2); return (summary, student)."
     run, dev = Path(run), pick_device(device)
     run_file(run, 'best.safetensors')
     ck, metrics = run / 'distill-checkpoint.safetensors', run / 'distill-metrics.jsonl'
-    if not resume and ck.exists(): raise ValueError(f"{run} already has a distillation; pass --resume to continue it")
+    if not resume and ck.exists():
+        raise ValueError(f"{run} already has a distillation; pass --resume to continue it")
     model = load_run_model(run, 'best', dev).requires_grad_(False)
     cfg, student = model.cfg, Student(model.af).train()
     sets = run_splits(cfg)
     xtr, xval = sets['train'], sets['val'].batch(torch.arange(len(sets['val'])))[0]
-    bank = teacher_samples(model, dc.prior_bank, dc.seed) if dc.prior_frac > 0 else None   # deterministic: the same bank on resume
+    bank = (
+        teacher_samples(model, dc.prior_bank, dc.seed) if dc.prior_frac > 0 else None
+    )  # deterministic: the same bank on resume
+
     def loss(step: int, batch):
         g = step_generator(dc.seed, step)
         x = model.af_input(dequantize_gaussian(batch[0], cfg.sigma_min, cfg.value_range, g).to(dev))[0]
-        if bank is not None and (k := round(dc.prior_frac * len(x))):      # the teacher's own samples: the latents the student will decode
+        if bank is not None and (
+            k := round(dc.prior_frac * len(x))
+        ):  # the teacher's own samples: the latents the student will decode
             x = torch.cat([bank[global_indices(step, len(bank), dc)[:k].to(dev)], x[k:]])
         value, per_block = distill_loss(model.af, student, x, g, dc.max_noise)
         return value, dict(block_mse=per_block)
+
     def evaluate(step: int, state: dict) -> dict:
-        student.eval(); err = recon_error(model, student, xval); student.train()
+        student.eval()
+        err = recon_error(model, student, xval)
+        student.train()
         return dict(val_recon_mse=err)
-    state = optimise(student, dc, ck, metrics, dict(distill=asdict(dc), teacher=cfg.to_dict()), loss,
-                     lambda start: step_loader(xtr, dc, start), evaluate, resume, progress=progress, desc='farmer-distill', stop_at=stop_at)
+
+    state = optimise(
+        student,
+        dc,
+        ck,
+        metrics,
+        dict(distill=asdict(dc), teacher=cfg.to_dict()),
+        loss,
+        lambda start: step_loader(xtr, dc, start),
+        evaluate,
+        resume,
+        progress=progress,
+        desc='farmer-distill',
+        stop_at=stop_at,
+    )
     student.eval()
-    if state['step'] < dc.steps: return dict(step=state['step']), student
+    if state['step'] < dc.steps:
+        return dict(step=state['step']), student
     save_checkpoint(run / 'student.safetensors', student.state_dict(), dict(distill=asdict(dc), teacher=cfg.to_dict()))
     steps, evals = read_metrics(metrics)
-    (run / 'figures').mkdir(exist_ok=True); plot_block_mse(steps, run / 'figures' / 'distill-blocks.png'); plt.close('all')
-    return dict(steps=dc.steps, initial_recon_mse=evals[0]['val_recon_mse'], final_recon_mse=evals[-1]['val_recon_mse'],
-                images_per_s=round(state['images'] / max(state['train_s'], 1e-9), 1), wall_s=round(state['wall_s'], 1)), student
+    (run / 'figures').mkdir(exist_ok=True)
+    plot_block_mse(steps, run / 'figures' / 'distill-blocks.png')
+    plt.close('all')
+    return dict(
+        steps=dc.steps,
+        initial_recon_mse=evals[0]['val_recon_mse'],
+        final_recon_mse=evals[-1]['val_recon_mse'],
+        images_per_s=round(state['images'] / max(state['train_s'], 1e-9), 1),
+        wall_s=round(state['wall_s'], 1),
+    ), student
+
 
 def plot_block_mse(steps: list[dict], out: str | Path | None = None):
     "Per-block MSE of the student against the teacher's path over training (block n, the first the chain runs, first)."
     fig, ax = plt.subplots(figsize=(6, 3.2))
     mse = torch.tensor([r['block_mse'] for r in steps])
-    for t in range(mse.shape[1]): ax.plot([r['step'] for r in steps], mse[:, t].numpy(), label=f'g_{mse.shape[1] - t}')
-    ax.set_yscale('log'); ax.set_xlabel('step'); ax.set_ylabel('MSE to teacher Z^{t-1}'); ax.legend(fontsize=7); fig.tight_layout()
-    if out is not None: fig.savefig(out, dpi=120); plt.close(fig)
+    for t in range(mse.shape[1]):
+        ax.plot([r['step'] for r in steps], mse[:, t].numpy(), label=f'g_{mse.shape[1] - t}')
+    ax.set_yscale('log')
+    ax.set_xlabel('step')
+    ax.set_ylabel('MSE to teacher Z^{t-1}')
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    if out is not None:
+        fig.savefig(out, dpi=120)
+        plt.close(fig)
     return fig

@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv, math
 from pathlib import Path
 import torch
-from .data import open_dataset, dequantize_uniform
+from .data import ImageSet, open_dataset, dequantize_uniform
 from .runtime import pick_device, model_device, run_file
 from .train import heldout_bpd, load_run_model
 from .sampling import Guidance, generate
@@ -25,9 +25,10 @@ def class_log_likelihoods(model, images: torch.Tensor, batch: int = 500, seed: i
     out = torch.empty(len(images), cfg.num_classes)
     for c in range(cfg.num_classes):
         for i in range(0, len(x), batch):
-            xb = x[i:i + batch].to(dev)
-            out[i:i + batch, c] = -model(xb, torch.full((len(xb),), c, device=dev))['nll'].float().cpu()
+            xb = x[i : i + batch].to(dev)
+            out[i : i + batch, c] = -model(xb, torch.full((len(xb),), c, device=dev))['nll'].float().cpu()
     return out
+
 
 def bayes_accuracy(model, images: torch.Tensor, labels: torch.Tensor) -> float:
     "Held-out accuracy of the classifier argmax_c log p(x | c)."
@@ -35,76 +36,172 @@ def bayes_accuracy(model, images: torch.Tensor, labels: torch.Tensor) -> float:
 
 # %% ../nbs/14_eval.ipynb #2bfcd9e3
 class _Images(torch.utils.data.Dataset):
-    def __init__(self, x: torch.Tensor): self.x = x if x.shape[1] in (1, 3) else x[:, :3]
-    def __len__(self): return len(self.x)
-    def __getitem__(self, i): return self.x[i]
+    "uint8 images for torch-fidelity from a tensor `[N, C, H, W]` or a (streamed) `ImageSet`; the first 3 channels."
+
+    def __init__(self, x):
+        self.x = x
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, i):
+        img = self.x[i][0] if isinstance(self.x, ImageSet) else self.x[i]
+        return img if img.shape[0] in (1, 3) else img[:3]
+
 
 def _inception_ready(allow_download: bool):
     from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
+
     f = Path(torch.hub.get_dir()) / 'checkpoints' / URL_INCEPTION_V3.rsplit('/', 1)[1]
     if not f.is_file() and not allow_download:
-        raise ValueError(f"InceptionV3 weights not found at {f}; copy {URL_INCEPTION_V3.rsplit('/', 1)[1]} there "
-                         f"(from {URL_INCEPTION_V3}), pass --allow-download, or use the offline extractor (--extractor farmer)")
+        raise ValueError(
+            f"InceptionV3 weights not found at {f}; copy {URL_INCEPTION_V3.rsplit('/', 1)[1]} there "
+            f"(from {URL_INCEPTION_V3}), pass --allow-download, or use the offline extractor (--extractor farmer)"
+        )
 
-def sample_metrics(fake: torch.Tensor, real: torch.Tensor, extractor: str, allow_download: bool = False) -> dict:
-    "FID, KID, precision, recall (and IS) of uint8 `fake` against uint8 `real` images `[N, C, H, W]`."
+
+def sample_metrics(
+    fake: torch.Tensor, real: torch.Tensor | ImageSet, extractor: str, allow_download: bool = False
+) -> dict:
+    "FID, KID, precision, recall (and IS) of uint8 `fake` against uint8 `real` images `[N, C, H, W]` (or a streamed `ImageSet`)."
     register_extractors()
     import torch_fidelity
+
     inception = extractor.startswith('inception')
     if inception:
         _inception_ready(allow_download)
         rgb = lambda t: t.expand(-1, 3, -1, -1) if t.shape[1] == 1 else t
-        fake, real = rgb(fake), rgb(real)
+        fake, real = rgb(fake), (real if isinstance(real, ImageSet) else rgb(real))
     try:
-        m = torch_fidelity.calculate_metrics(input1=_Images(fake), input2=_Images(real), feature_extractor=extractor, cuda=torch.cuda.is_available(),
-                                             fid=True, kid=True, prc=True, isc=True, kid_subset_size=min(len(fake), len(real), 1000),
-                                             save_cpu_ram=True, verbose=False, batch_size=256)
+        m = torch_fidelity.calculate_metrics(
+            input1=_Images(fake),
+            input2=_Images(real),
+            feature_extractor=extractor,
+            cuda=torch.cuda.is_available(),
+            fid=True,
+            kid=True,
+            prc=True,
+            isc=True,
+            kid_subset_size=min(len(fake), len(real), 1000),
+            save_cpu_ram=True,
+            verbose=False,
+            batch_size=256,
+        )
     except OSError as e:
         raise ValueError(f"could not get the InceptionV3 weights ({e}); use --extractor farmer offline") from None
-    return dict(fid=m['frechet_inception_distance'], kid=m['kernel_inception_distance_mean'], precision=m['precision'],
-                recall=m['recall'], isc=m['inception_score_mean'])
+    return dict(
+        fid=m['frechet_inception_distance'],
+        kid=m['kernel_inception_distance_mean'],
+        precision=m['precision'],
+        recall=m['recall'],
+        isc=m['inception_score_mean'],
+    )
 
 # %% ../nbs/14_eval.ipynb #69dace29
-def sample_scores(model, guidance: Guidance, real: torch.Tensor | dict, n: int = 1000, seed: int = 0, extractor: str = 'farmer-digits',
-                  clf=None, allow_download: bool = False, decode=None) -> dict:
+def sample_scores(
+    model,
+    guidance: Guidance,
+    real: torch.Tensor | dict,
+    n: int = 1000,
+    seed: int = 0,
+    extractor: str = 'farmer-digits',
+    clf=None,
+    allow_download: bool = False,
+    decode=None,
+) -> dict:
     "FID, KID, precision, recall, IS of `n` samples (classes in turn) under `guidance` against uint8 `real` `[M, C, H, W]` (or {name: images}: one set of metrics per name), and their class consistency under `clf` (NaN without one)."
     cfg, dev = model.cfg, model_device(model)
     y = torch.arange(n) % cfg.num_classes if cfg.num_classes else None
     g = torch.Generator(device=dev).manual_seed(seed)
-    fake = torch.cat([generate(model, y[i:i + 500].to(dev) if y is not None else min(500, n - i), guidance, g, decode=decode).cpu()
-                      for i in range(0, n, 500)])
-    with torch.no_grad(): cons = (clf(fake)[1].argmax(1) == y).float().mean().item() if clf is not None else float('nan')
-    if isinstance(real, dict): return {k: sample_metrics(fake, r, extractor, allow_download) for k, r in real.items()} | dict(consistency=cons)
+    fake = torch.cat(
+        [
+            generate(
+                model, y[i : i + 500].to(dev) if y is not None else min(500, n - i), guidance, g, decode=decode
+            ).cpu()
+            for i in range(0, n, 500)
+        ]
+    )
+    with torch.no_grad():
+        cons = (clf(fake)[1].argmax(1) == y).float().mean().item() if clf is not None else float('nan')
+    if isinstance(real, dict):
+        return {k: sample_metrics(fake, r, extractor, allow_download) for k, r in real.items()} | dict(consistency=cons)
     return dict(**sample_metrics(fake, real, extractor, allow_download), consistency=cons)
 
-COLUMNS = ('run', 'dataset', 'split', 'guidance', 'bpd', 'fid', 'kid', 'precision', 'recall', 'consistency', 'bayes_accuracy', 'isc', 'bpd_se', 'extractor', 'n')
 
-def evaluate_run(run: str | Path, guidance: tuple[str, ...] = ('none',), w: float = 2.0, n: int = 1000, extractor: str = 'farmer',
-                 allow_download: bool = False, device: str = 'auto', seed: int = 0, split: str = 'test', **guidance_kw) -> list[dict]:
+COLUMNS = (
+    'run',
+    'dataset',
+    'split',
+    'guidance',
+    'bpd',
+    'fid',
+    'kid',
+    'precision',
+    'recall',
+    'consistency',
+    'bayes_accuracy',
+    'isc',
+    'bpd_se',
+    'extractor',
+    'n',
+)
+
+
+def evaluate_run(
+    run: str | Path,
+    guidance: tuple[str, ...] = ('none',),
+    w: float = 2.0,
+    n: int = 1000,
+    extractor: str = 'farmer',
+    allow_download: bool = False,
+    device: str = 'auto',
+    seed: int = 0,
+    split: str = 'test',
+    **guidance_kw,
+) -> list[dict]:
     "One result row per guidance mode for the best weights of run directory `run`, on `split`; `guidance_kw` go to the guided modes."
-    run = Path(run); run_file(run, 'best.safetensors')
+    run = Path(run)
+    run_file(run, 'best.safetensors')
     dev = pick_device(device)
     model = load_run_model(run, 'best', dev)
     cfg = model.cfg
     ds = open_dataset(cfg.dataset, split, image_size=cfg.image_size, val_images=cfg.val_images)
-    xs, ys = ds.batch(torch.arange(len(ds)))
     bpd, se = heldout_bpd(model, ds, dev)
-    bayes = bayes_accuracy(model, xs, ys) if cfg.num_classes else float('nan')
+    xs = ds if ds.streamed else ds.batch(torch.arange(len(ds)))[0]  # ImageNet stays streamed
+    bayes = (
+        bayes_accuracy(model, *ds.batch(torch.arange(min(len(ds), 2000))))
+        if 0 < cfg.num_classes <= 100
+        else float('nan')
+    )
     name = f'farmer-{cfg.dataset}' if extractor == 'farmer' else extractor
     clf = load_classifier(cfg.dataset)[0] if cfg.num_classes and classifier_path(cfg.dataset).is_file() else None
     rows = []
     for mode in guidance:
         gd = Guidance(mode, w=w, **guidance_kw) if mode != 'none' else Guidance()
-        rows.append(dict(run=str(run), dataset=cfg.dataset, split=split, guidance=mode if mode == 'none' else f'{mode} w={w}', bpd=bpd,
-                         **sample_scores(model, gd, xs, n, seed, name, clf, allow_download), bayes_accuracy=bayes, bpd_se=se,
-                         extractor=name, n=n))
+        rows.append(
+            dict(
+                run=str(run),
+                dataset=cfg.dataset,
+                split=split,
+                guidance=mode if mode == 'none' else f'{mode} w={w}',
+                bpd=bpd,
+                **sample_scores(model, gd, xs, n, seed, name, clf, allow_download),
+                bayes_accuracy=bayes,
+                bpd_se=se,
+                extractor=name,
+                n=n,
+            )
+        )
     return rows
+
 
 def append_csv(rows: list[dict], path: str | Path) -> None:
     "Append result rows to the CSV at `path` (header written when the file is new)."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     new = not path.exists()
     with open(path, 'a', newline='') as f:
         wr = csv.DictWriter(f, COLUMNS, extrasaction='ignore')
-        if new: wr.writeheader()
+        if new:
+            wr.writeheader()
         wr.writerows(rows)

@@ -17,21 +17,25 @@ __all__ = ['GMM', 'soft_clamp_log_sigma', 'GMMHead']
 @dataclass
 class GMM:
     "Diagonal Gaussian mixtures with batch shape `[...]`: logits `[..., K]`, mean and log_sigma `[..., K, d]`."
+
     logits: torch.Tensor
     mean: torch.Tensor
     log_sigma: torch.Tensor
 
     @property
-    def K(self) -> int: return self.logits.shape[-1]
+    def K(self) -> int:
+        return self.logits.shape[-1]
+
     @property
-    def d(self) -> int: return self.mean.shape[-1]
+    def d(self) -> int:
+        return self.mean.shape[-1]
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         "log p(z) `[...]` of points `z` `[..., d]` (computed in >= fp32)."
         dt = torch.promote_types(z.dtype, torch.float32)
         mean, ls = self.mean.to(dt), self.log_sigma.to(dt)
-        u = (z.to(dt)[..., None, :] - mean) * torch.exp(-ls)                               # [..., K, d]
-        comp = -(0.5 * u ** 2 + ls).sum(-1) - 0.5 * self.d * math.log(2 * math.pi)        # [..., K]
+        u = (z.to(dt)[..., None, :] - mean) * torch.exp(-ls)  # [..., K, d]
+        comp = -(0.5 * u**2 + ls).sum(-1) - 0.5 * self.d * math.log(2 * math.pi)  # [..., K]
         return torch.logsumexp(torch.log_softmax(self.logits.to(dt), -1) + comp, -1)
 
 # %% ../nbs/05_gmm.ipynb #61e211d3
@@ -41,11 +45,13 @@ def tempered(self: GMM, logit_scale: float = 1.0, sigma_scale: float = 1.0) -> G
     ls = self.log_sigma + math.log(sigma_scale) if sigma_scale > 0 else torch.full_like(self.log_sigma, -math.inf)
     return GMM(self.logits * logit_scale, self.mean, ls)
 
+
 @patch
 def expand(self: GMM, n: int) -> GMM:
     "The same mixtures repeated along a new axis: batch `[...]` -> `[..., n]` (no copy)."
     e = lambda t, k: t.unsqueeze(-1 - k).expand(*t.shape[:-k], n, *t.shape[-k:])
     return GMM(e(self.logits, 1), e(self.mean, 2), e(self.log_sigma, 2))
+
 
 @patch
 def sample(self: GMM, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -61,8 +67,10 @@ def soft_clamp_log_sigma(raw: torch.Tensor, lo: float = -7.0, hi: float = 5.0) -
     "Smoothly clamp raw log σ into (lo, hi); the identity near 0."
     return torch.where(raw < 0, -lo * torch.tanh(raw / -lo), hi * torch.tanh(raw / hi))
 
+
 class GMMHead(nn.Module):
     "Linear head `[..., W]` -> `GMM` with K components over `d` dims; σ = 1 and uniform π at init."
+
     def __init__(self, width: int, K: int, d: int):
         super().__init__()
         self.K, self.d = K, d
@@ -70,12 +78,13 @@ class GMMHead(nn.Module):
         nn.init.zeros_(self.proj.bias)
         with torch.no_grad():
             self.proj.weight.normal_(0, 0.02)
-            self.proj.weight[:K].zero_(); self.proj.weight[K + K * d:].zero_()   # logits and log σ rows
+            self.proj.weight[:K].zero_()
+            self.proj.weight[K + K * d :].zero_()  # logits and log σ rows
 
     def forward(self, h: torch.Tensor) -> GMM:
         "h `[..., W]` -> mixtures with batch shape `[...]`."
         out = self.proj(h)
-        out = out.to(torch.promote_types(out.dtype, torch.float32))   # mixtures in >= fp32 under autocast
+        out = out.to(torch.promote_types(out.dtype, torch.float32))  # mixtures in >= fp32 under autocast
         logits, mean, raw = out.split([self.K, self.K * self.d, self.K * self.d], -1)
         shape = (*h.shape[:-1], self.K, self.d)
         return GMM(logits, mean.reshape(shape), soft_clamp_log_sigma(raw.reshape(shape)))

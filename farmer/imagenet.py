@@ -17,17 +17,21 @@ __all__ = ['IMAGE_SUFFIXES', 'center_crop', 'FolderImages', 'fake_imagenet', 'np
 # %% ../nbs/02_imagenet.ipynb #2fab53a9
 def center_crop(img: Image.Image, size: int) -> np.ndarray:
     "ADM's preprocessing (`center_crop_arr`): halve with a box filter while the short side is >= 2·size, resize it to `size` (bicubic), crop the centre: uint8 `[size, size, 3]`."
-    while min(*img.size) >= 2 * size: img = img.resize(tuple(x // 2 for x in img.size), resample=Image.BOX)
+    while min(*img.size) >= 2 * size:
+        img = img.resize(tuple(x // 2 for x in img.size), resample=Image.BOX)
     scale = size / min(*img.size)
     img = img.resize(tuple(round(x * scale) for x in img.size), resample=Image.BICUBIC)
     a = np.asarray(img.convert('RGB'))
     top, left = (a.shape[0] - size) // 2, (a.shape[1] - size) // 2
-    return a[top:top + size, left:left + size]
+    return a[top : top + size, left : left + size]
+
 
 IMAGE_SUFFIXES = ('.jpeg', '.jpg', '.png')
 
+
 class FolderImages(ImageSet):
     "Class-per-subfolder images under `base` (`base/<class>/*.JPEG`), decoded on demand and centre-cropped to `size`."
+
     streamed = True
 
     def __init__(self, base: Path, size: int):
@@ -35,44 +39,60 @@ class FolderImages(ImageSet):
         files, labels = [], []
         for i, c in enumerate(classes):
             names = sorted(f for f in os.listdir(base / c) if f.lower().endswith(IMAGE_SUFFIXES))
-            files += [f'{c}/{f}' for f in names]; labels += [i] * len(names)
-        if not files: raise ValueError(f"no images in class subfolders of {base}: expected {base}/<class>/*.JPEG (or .jpg, .png)")
+            files += [f'{c}/{f}' for f in names]
+            labels += [i] * len(names)
+        if not files:
+            raise ValueError(f"no images in class subfolders of {base}: expected {base}/<class>/*.JPEG (or .jpg, .png)")
         super().__init__(labels)
         self.base, self.size, self.classes = Path(base), size, classes
-        self.files = np.array(files, dtype=np.bytes_)   # one compact array, not a million Python strings
+        self.files = np.array(files, dtype=np.bytes_)  # one compact array, not a million Python strings
 
     def image(self, j: int) -> torch.Tensor:
         path = self.base / self.files[j].decode()
         try:
-            with Image.open(path) as im: a = center_crop(im, self.size)
-        except (OSError, SyntaxError) as e: raise ValueError(f"cannot decode {path} ({e}); delete or replace the file") from None
+            with Image.open(path) as im:
+                a = center_crop(im, self.size)
+        except (OSError, SyntaxError) as e:
+            raise ValueError(f"cannot decode {path} ({e}); delete or replace the file") from None
         return torch.from_numpy(a.copy()).permute(2, 0, 1)
 
 # %% ../nbs/02_imagenet.ipynb #b3cf365b
 def _split_dir(root: Path, split: str, names: tuple[str, ...], layout: str) -> Path:
     "The first of `root/<name>` that is a directory, or one `ValueError` naming the path and the `layout` expected."
     for n in names:
-        if (root / n).is_dir(): return root / n
+        if (root / n).is_dir():
+            return root / n
     raise ValueError(f"{root / names[0]} is not a directory; {layout}")
+
 
 @register_dataset('imagenet256')
 def _imagenet256(split, root=None, download=False, image_size=None):
     "ImageNet-1k in its standard layout, streamed: `train/<wnid>/*.JPEG` and, as the test split, `val/<wnid>/*.JPEG`."
     base = data_root(root)
     base = base if (base / 'train').is_dir() else base / 'imagenet'
-    layout = (f"--data-root DIR must hold train/<wnid>/*.JPEG and val/<wnid>/*.JPEG (ImageNet-1k, the validation images "
-              f"sorted into class folders), or DIR/imagenet/ must")
-    return FolderImages(_split_dir(base, split, ('train',) if split == 'train' else ('val',), layout), image_size or 256)
+    layout = (
+        f"--data-root DIR must hold train/<wnid>/*.JPEG and val/<wnid>/*.JPEG (ImageNet-1k, the validation images "
+        f"sorted into class folders), or DIR/imagenet/ must"
+    )
+    return FolderImages(
+        _split_dir(base, split, ('train',) if split == 'train' else ('val',), layout), image_size or 256
+    )
+
 
 @register_dataset('folder')
 def _folder(split, root=None, download=False, image_size=None):
     "Class-per-subfolder images under `root/<split>/` (test: `root/test/` or `root/val/`), or `root/` itself, streamed."
     if root is None or not Path(root).is_dir():
-        raise ValueError(f"dataset 'folder' needs --data-root DIR of class subfolders (DIR/<class>/*.png); {root!r} is not a directory")
-    if image_size is None: raise ValueError("dataset 'folder' needs image_size")
+        raise ValueError(
+            f"dataset 'folder' needs --data-root DIR of class subfolders (DIR/<class>/*.png); {root!r} is not a directory"
+        )
+    if image_size is None:
+        raise ValueError("dataset 'folder' needs image_size")
     base = Path(root)
-    for n in ((split,) if split == 'train' else ('test', 'val')):
-        if (base / n).is_dir(): base = base / n; break
+    for n in (split,) if split == 'train' else ('test', 'val'):
+        if (base / n).is_dir():
+            base = base / n
+            break
     return FolderImages(base, image_size)
 
 # %% ../nbs/02_imagenet.ipynb #983aca5b
@@ -93,18 +113,26 @@ def npz_array(path: Path, key: str) -> np.ndarray:
     "Array `key` of the .npz file at `path`, memory-mapped when the archive stores it uncompressed (as `np.savez` does)."
     with zipfile.ZipFile(path) as z:
         info = z.getinfo(f'{key}.npy')
-        if info.compress_type != zipfile.ZIP_STORED: return np.load(path)[key]    # compressed: read it (no map possible)
+        if info.compress_type != zipfile.ZIP_STORED:
+            return np.load(path)[key]  # compressed: read it (no map possible)
         with z.open(info) as f:
-            read = np.lib.format.read_array_header_1_0 if np.lib.format.read_magic(f) == (1, 0) else np.lib.format.read_array_header_2_0
+            read = (
+                np.lib.format.read_array_header_1_0
+                if np.lib.format.read_magic(f) == (1, 0)
+                else np.lib.format.read_array_header_2_0
+            )
             shape, fortran, dtype = read(f)
             header = f.tell()
-    with open(path, 'rb') as raw:                                                  # where the member's bytes start
-        raw.seek(info.header_offset + 26); n, m = np.frombuffer(raw.read(4), '<u2')
+    with open(path, 'rb') as raw:  # where the member's bytes start
+        raw.seek(info.header_offset + 26)
+        n, m = np.frombuffer(raw.read(4), '<u2')
     start = info.header_offset + 30 + int(n) + int(m) + header
     return np.memmap(path, dtype=dtype, mode='r', offset=start, shape=shape, order='F' if fortran else 'C')
 
+
 class Imagenet64(ImageSet):
     "Downsampled ImageNet 64x64 (Chrabaszcz et al., 2017) from its official .npz batches, memory-mapped: `data` `[n, 12288]` uint8 (R, G, B planes), 1-based `labels`."
+
     streamed = True
 
     def __init__(self, files: list[Path]):
@@ -114,32 +142,47 @@ class Imagenet64(ImageSet):
         super().__init__(np.concatenate(labels))
         self._data = None
 
-    def __getstate__(self): return {**self.__dict__, '_data': None}   # worker processes map the files themselves
+    def __getstate__(self):
+        return {**self.__dict__, '_data': None}  # worker processes map the files themselves
 
     def image(self, j: int) -> torch.Tensor:
-        if self._data is None: self._data = [npz_array(f, 'data') for f in self.files]
+        if self._data is None:
+            self._data = [npz_array(f, 'data') for f in self.files]
         f = int(np.searchsorted(self.starts, j, side='right')) - 1
         return torch.from_numpy(np.array(self._data[f][j - self.starts[f]])).view(3, 64, 64)
+
 
 @register_dataset('imagenet64')
 def _imagenet64(split, root=None, download=False, image_size=None):
     "The official downsampled ImageNet 64x64: `train_data_batch_{1..10}.npz` and, as the test split, `val_data.npz`."
-    if image_size not in (None, 64): raise ValueError(f"dataset 'imagenet64' has 64x64 images, config asks for {image_size}")
+    if image_size not in (None, 64):
+        raise ValueError(f"dataset 'imagenet64' has 64x64 images, config asks for {image_size}")
     base = data_root(root)
     base = base if any(base.rglob('*_data*.npz')) else base / 'imagenet64'
     files = sorted(base.rglob('train_data_batch_*.npz' if split == 'train' else 'val_data.npz'))
     if not files:
-        raise ValueError(f"no {'train_data_batch_*.npz' if split == 'train' else 'val_data.npz'} under {base}; --data-root DIR must hold the "
-                         f"official Imagenet64_train_npz/ and Imagenet64_val_npz/ folders (image-net.org, 'Downsampled ImageNet 64x64')")
+        raise ValueError(
+            f"no {'train_data_batch_*.npz' if split == 'train' else 'val_data.npz'} under {base}; --data-root DIR must hold the "
+            f"official Imagenet64_train_npz/ and Imagenet64_val_npz/ folders (image-net.org, 'Downsampled ImageNet 64x64')"
+        )
     return Imagenet64(files)
 
 # %% ../nbs/02_imagenet.ipynb #ccf74470
 def fake_imagenet64(root: Path, batches: int = 2, per_batch: int = 5, seed: int = 0) -> Path:
     "Tiny files in the official layout: Imagenet64_train_npz/train_data_batch_<k>.npz and Imagenet64_val_npz/val_data.npz."
     rng = np.random.default_rng(seed)
-    (root / 'Imagenet64_train_npz').mkdir(parents=True); (root / 'Imagenet64_val_npz').mkdir()
+    (root / 'Imagenet64_train_npz').mkdir(parents=True)
+    (root / 'Imagenet64_val_npz').mkdir()
     for k in range(1, batches + 1):
-        np.savez(root / 'Imagenet64_train_npz' / f'train_data_batch_{k}.npz', data=rng.integers(0, 256, (per_batch, 12288), dtype=np.uint8),
-                 labels=rng.integers(1, 1001, per_batch), mean=np.zeros(12288))
-    np.savez(root / 'Imagenet64_val_npz' / 'val_data.npz', data=rng.integers(0, 256, (3, 12288), dtype=np.uint8), labels=[1, 2, 1000])
+        np.savez(
+            root / 'Imagenet64_train_npz' / f'train_data_batch_{k}.npz',
+            data=rng.integers(0, 256, (per_batch, 12288), dtype=np.uint8),
+            labels=rng.integers(1, 1001, per_batch),
+            mean=np.zeros(12288),
+        )
+    np.savez(
+        root / 'Imagenet64_val_npz' / 'val_data.npz',
+        data=rng.integers(0, 256, (3, 12288), dtype=np.uint8),
+        labels=[1, 2, 1000],
+    )
     return root

@@ -11,8 +11,20 @@ import torch
 import torch.nn as nn
 from tqdm.auto import tqdm
 from .data import ImageSet
-from .runtime import (Dist, all_mean, step_generator, save_checkpoint, load_checkpoint, optimizer_tensors,
-                            load_optimizer_tensors, rng_tensors, set_rng_tensors, strip_prefix, truncate_jsonl, config_diff)
+from farmer.runtime import (
+    Dist,
+    all_mean,
+    step_generator,
+    save_checkpoint,
+    load_checkpoint,
+    optimizer_tensors,
+    load_optimizer_tensors,
+    rng_tensors,
+    set_rng_tensors,
+    strip_prefix,
+    truncate_jsonl,
+    config_diff,
+)
 
 # %% auto #0
 __all__ = ['Recipe', 'lr_at', 'make_optimizer', 'global_indices', 'rank_rows', 'StepBatches', 'step_loader', 'ordered_loader',
@@ -21,20 +33,34 @@ __all__ = ['Recipe', 'lr_at', 'make_optimizer', 'global_indices', 'rank_rows', '
 # %% ../nbs/10_loop.ipynb #618591db
 class Recipe(Protocol):
     "What the loop reads from a job's config: `FarmerConfig` (training) and `DistillConfig` (distillation) are both one."
-    steps: int; batch_size: int; lr: float; lr_min: float; warmup: int; weight_decay: float; betas: tuple
-    grad_clip: float; eval_every: int; seed: int
+
+    steps: int
+    batch_size: int
+    lr: float
+    lr_min: float
+    warmup: int
+    weight_decay: float
+    betas: tuple
+    grad_clip: float
+    eval_every: int
+    seed: int
+
 
 def lr_at(step: int, r: Recipe) -> float:
     "Learning rate at `step` (0-based): linear warmup, then cosine from `lr` to `lr_min`."
-    if step < r.warmup: return r.lr * (step + 1) / r.warmup
+    if step < r.warmup:
+        return r.lr * (step + 1) / r.warmup
     t = min((step - r.warmup) / max(r.steps - r.warmup, 1), 1.0)
     return r.lr_min + (r.lr - r.lr_min) * 0.5 * (1 + math.cos(math.pi * t))
+
 
 def make_optimizer(module: nn.Module, r: Recipe) -> torch.optim.AdamW:
     "AdamW with weight decay on matrices only (not on biases and norms), as one fused kernel."
     params = [p for p in module.parameters() if p.requires_grad]
-    groups = [dict(params=[p for p in params if p.ndim >= 2], weight_decay=r.weight_decay),
-              dict(params=[p for p in params if p.ndim < 2], weight_decay=0.0)]
+    groups = [
+        dict(params=[p for p in params if p.ndim >= 2], weight_decay=r.weight_decay),
+        dict(params=[p for p in params if p.ndim < 2], weight_decay=0.0),
+    ]
     return torch.optim.AdamW(groups, lr=r.lr, betas=r.betas, fused=True)
 
 # %% ../nbs/10_loop.ipynb #1af69267
@@ -42,31 +68,51 @@ def make_optimizer(module: nn.Module, r: Recipe) -> torch.optim.AdamW:
 def _epoch_order(seed: int, epoch: int, n: int) -> torch.Tensor:
     return torch.randperm(n, generator=step_generator(seed, epoch, stream=0))
 
+
 def global_indices(step: int, n: int, r: Recipe) -> torch.Tensor:
     "Positions `[batch_size]` among `n` training images of the global batch of `step`."
     epoch, i = divmod(step, n // r.batch_size)
-    return _epoch_order(r.seed, epoch, n)[i * r.batch_size:(i + 1) * r.batch_size]
+    return _epoch_order(r.seed, epoch, n)[i * r.batch_size : (i + 1) * r.batch_size]
+
 
 def rank_rows(r: Recipe, d: Dist = Dist()) -> torch.Tensor:
     "The rows of a global batch that rank `d.rank` of `d.world` takes: `rank, rank + world, ...`."
-    return torch.arange(r.batch_size)[d.rank::d.world]
+    return torch.arange(r.batch_size)[d.rank :: d.world]
+
 
 class StepBatches(torch.utils.data.Sampler):
     "For every step from `start` to `r.steps`: this rank's positions of the step's global batch (a batch sampler)."
+
     def __init__(self, n: int, r: Recipe, start: int = 0, d: Dist = Dist()):
         self.n, self.r, self.start, self.d = n, r, start, d
-    def __len__(self) -> int: return max(self.r.steps - self.start, 0)
+
+    def __len__(self) -> int:
+        return max(self.r.steps - self.start, 0)
+
     def __iter__(self):
         rows = rank_rows(self.r, self.d)
-        for s in range(self.start, self.r.steps): yield global_indices(s, self.n, self.r)[rows].tolist()
+        for s in range(self.start, self.r.steps):
+            yield global_indices(s, self.n, self.r)[rows].tolist()
 
-def _whole(batch): return batch   # the dataset's `batch` already stacks
 
-def step_loader(ds: ImageSet, r: Recipe, start: int = 0, d: Dist = Dist(), workers: int = 4) -> torch.utils.data.DataLoader:
+def _whole(batch):
+    return batch  # the dataset's `batch` already stacks
+
+
+def step_loader(
+    ds: ImageSet, r: Recipe, start: int = 0, d: Dist = Dist(), workers: int = 4
+) -> torch.utils.data.DataLoader:
     "This rank's share of every step's global batch from `start` on: (uint8 `[b, C, H, W]`, labels `[b]`); streamed sets decode in `workers` processes."
     w = workers if ds.streamed else 0
-    return torch.utils.data.DataLoader(ds, batch_sampler=StepBatches(len(ds), r, start, d), collate_fn=_whole, num_workers=w,
-                                       prefetch_factor=4 if w else None, pin_memory=torch.cuda.is_available())
+    return torch.utils.data.DataLoader(
+        ds,
+        batch_sampler=StepBatches(len(ds), r, start, d),
+        collate_fn=_whole,
+        num_workers=w,
+        prefetch_factor=4 if w else None,
+        pin_memory=torch.cuda.is_available(),
+    )
+
 
 def ordered_loader(ds: ImageSet, batch: int, workers: int = 4) -> torch.utils.data.DataLoader:
     "All of `ds` in order, `batch` images at a time (evaluation): (uint8 `[b, C, H, W]`, labels `[b]`)."
@@ -79,9 +125,23 @@ def _checkpoint(module: nn.Module, opt, state: dict, config: dict) -> tuple[dict
     tensors = {f'model.{k}': v for k, v in module.state_dict().items()} | optimizer_tensors(opt) | rng_tensors()
     return tensors, dict(config=config, loop=state)
 
-def optimise(module: nn.Module, r: Recipe, checkpoint: Path, metrics: Path, config: dict, loss, batches, evaluate=None,
-             resume: bool = False, d: Dist = Dist(), progress: bool = True, desc: str = '', stop_at: int | None = None,
-             eager_loss=None) -> dict:
+
+def optimise(
+    module: nn.Module,
+    r: Recipe,
+    checkpoint: Path,
+    metrics: Path,
+    config: dict,
+    loss,
+    batches,
+    evaluate=None,
+    resume: bool = False,
+    d: Dist = Dist(),
+    progress: bool = True,
+    desc: str = '',
+    stop_at: int | None = None,
+    eager_loss=None,
+) -> dict:
     """Optimise `module` with recipe `r`: `loss(step, batch)` -> (scalar, {name: scalar or vector}) on each batch of `batches(start)`;
     `evaluate(step, state)` -> {name: value} at step 0, every `r.eval_every` steps and at the end (rank 0), each followed by
     `checkpoint`; `metrics` gets one JSON line per step and per evaluation. Returns the loop state."""
@@ -89,46 +149,86 @@ def optimise(module: nn.Module, r: Recipe, checkpoint: Path, metrics: Path, conf
     if resume:
         tensors, meta = load_checkpoint(checkpoint)
         if diff := config_diff(meta['config'], config):
-            raise ValueError(f"{checkpoint} was written with {diff[0]}={diff[1]!r}, not {diff[2]!r}; drop the override or start a new run")
-        module.load_state_dict(strip_prefix(tensors, 'model.')); load_optimizer_tensors(opt, tensors); set_rng_tensors(tensors)
+            raise ValueError(
+                f"{checkpoint} was written with {diff[0]}={diff[1]!r}, not {diff[2]!r}; drop the override or start a new run"
+            )
+        module.load_state_dict(strip_prefix(tensors, 'model.'))
+        load_optimizer_tensors(opt, tensors)
+        set_rng_tensors(tensors)
         state = meta['loop']
     params, t_wall = [p for p in module.parameters() if p.requires_grad], time.time()
     if d.main:
         truncate_jsonl(metrics, state['step'])
         log = open(metrics, 'a')
         write = lambda rec: log.write(json.dumps(rec) + '\n')
-        if state['step'] == 0 and evaluate is not None: write(dict(step=0, **evaluate(0, state))); log.flush()
+        if state['step'] == 0 and evaluate is not None:
+            write(dict(step=0, **evaluate(0, state)))
+            log.flush()
     end = min(r.steps, stop_at or r.steps)
-    bar = tqdm(batches(state['step']), initial=state['step'], total=r.steps, disable=not (progress and d.main), desc=desc,
-               dynamic_ncols=True)
+    bar = tqdm(
+        batches(state['step']),
+        initial=state['step'],
+        total=r.steps,
+        disable=not (progress and d.main),
+        desc=desc,
+        dynamic_ncols=True,
+    )
     for step, batch in zip(range(state['step'], end), bar):
         t0 = time.perf_counter()
-        for g in opt.param_groups: g['lr'] = lr_at(step, r)
-        try: value, logs = loss(step, batch); value.backward()
+        for g in opt.param_groups:
+            g['lr'] = lr_at(step, r)
+        try:
+            value, logs = loss(step, batch)
+            value.backward()
         except Exception as e:
-            if eager_loss is None or isinstance(e, ValueError): raise
-            print(f"farmer: torch.compile failed here ({type(e).__name__}: {str(e).splitlines()[0][:100]}); running eagerly", file=sys.stderr)
+            if eager_loss is None or isinstance(e, ValueError):
+                raise
+            print(
+                f"farmer: torch.compile failed here ({type(e).__name__}: {str(e).splitlines()[0][:100]}); running eagerly",
+                file=sys.stderr,
+            )
             loss, eager_loss = eager_loss, None
-            opt.zero_grad(set_to_none=True); value, logs = loss(step, batch); value.backward()
-        eager_loss = None                                       # compiled and run once: no fallback needed any more
+            opt.zero_grad(set_to_none=True)
+            value, logs = loss(step, batch)
+            value.backward()
+        eager_loss = None  # compiled and run once: no fallback needed any more
         gnorm = torch.nn.utils.clip_grad_norm_(params, r.grad_clip, foreach=True)
-        parts = [torch.as_tensor(v).detach().float().reshape(-1) for v in (value, *logs.values())]   # scalars, or vectors
-        flat = torch.cat([all_mean(torch.cat(parts)), gnorm.detach().float().reshape(1)]).tolist()   # the step's one host sync
+        parts = [
+            torch.as_tensor(v).detach().float().reshape(-1) for v in (value, *logs.values())
+        ]  # scalars, or vectors
+        flat = torch.cat(
+            [all_mean(torch.cat(parts)), gnorm.detach().float().reshape(1)]
+        ).tolist()  # the step's one host sync
         gn, ends = flat[-1], [0, *itertools.accumulate(len(t) for t in parts)]
         vals = [flat[i] if j - i == 1 else flat[i:j] for i, j in zip(ends, ends[1:])]
-        if math.isfinite(gn): opt.step()
-        else: state['skipped'] += 1
+        if math.isfinite(gn):
+            opt.step()
+        else:
+            state['skipped'] += 1
         opt.zero_grad(set_to_none=True)
         dt = time.perf_counter() - t0
         state.update(step=step + 1, images=state['images'] + r.batch_size, train_s=state['train_s'] + dt)
         if d.main:
-            write(dict(step=step + 1, loss=vals[0], **dict(zip(logs, vals[1:])), lr=lr_at(step, r), grad_norm=gn,
-                       skipped=state['skipped'], images_per_s=r.batch_size / dt))
+            write(
+                dict(
+                    step=step + 1,
+                    loss=vals[0],
+                    **dict(zip(logs, vals[1:])),
+                    lr=lr_at(step, r),
+                    grad_norm=gn,
+                    skipped=state['skipped'],
+                    images_per_s=r.batch_size / dt,
+                )
+            )
             bar.set_postfix(loss=f'{vals[0]:.3f}')
         if (step + 1) % r.eval_every == 0 or step + 1 in (r.steps, stop_at):
             if d.main and evaluate is not None and ((step + 1) % r.eval_every == 0 or step + 1 == r.steps):
                 write(dict(step=step + 1, **evaluate(step + 1, state)))
-            state['wall_s'] += time.time() - t_wall; t_wall = time.time()
-            if d.main: log.flush(); save_checkpoint(checkpoint, *_checkpoint(module, opt, state, config))
-    if d.main: log.close()
+            state['wall_s'] += time.time() - t_wall
+            t_wall = time.time()
+            if d.main:
+                log.flush()
+                save_checkpoint(checkpoint, *_checkpoint(module, opt, state, config))
+    if d.main:
+        log.close()
     return state

@@ -19,13 +19,18 @@ __all__ = ['Farmer', 'bits_per_dim', 'param_counts']
 # %% ../nbs/07_model.ipynb #f7fa72c8
 class Farmer(nn.Module):
     "FARMER: an AF over pixel patches chained with a GMM-headed AR prior, trained by exact likelihood."
+
     def __init__(self, cfg: FarmerConfig):
         super().__init__()
         self.cfg = cfg
         self.af, self.ar = AF(cfg), ARPrior(cfg)
-        self.mix = ChannelMix(cfg.d) if cfg.mix == 'lu' else None   # learned channel mixing before the AF (ours; off by default)
-        self.register_buffer('basis', token_basis(cfg.basis, cfg.channels, cfg.patch), persistent=False)   # Q [d, d], fp64: orthonormal to 1e-16
-        self.ar_flip = self.af.last_flip != cfg.final_permute   # AR order = reversed natural order?
+        self.mix = (
+            ChannelMix(cfg.d) if cfg.mix == 'lu' else None
+        )  # learned channel mixing before the AF (ours; off by default)
+        self.register_buffer(
+            'basis', token_basis(cfg.basis, cfg.channels, cfg.patch), persistent=False
+        )  # Q [d, d], fp64: orthonormal to 1e-16
+        self.ar_flip = self.af.last_flip != cfg.final_permute  # AR order = reversed natural order?
 
     def to_ar_order(self, z: torch.Tensor) -> torch.Tensor:
         "Latent tokens `[B, N, d]` in natural order -> the AR's order (its own inverse)."
@@ -33,7 +38,7 @@ class Farmer(nn.Module):
 
     def split(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         "z `[B, N, d]` -> z_I `[B, N, d_I]` (first channels), z_R `[B, N, d_R]` (last channels)."
-        return z[..., :self.cfg.dim_I], z[..., self.cfg.dim_I:]
+        return z[..., : self.cfg.dim_I], z[..., self.cfg.dim_I :]
 
     def merge(self, z_I: torch.Tensor, z_R: torch.Tensor) -> torch.Tensor:
         "Inverse of `split`."
@@ -49,12 +54,14 @@ def _normalizer(self: Farmer) -> tuple[float, float]:
     lo, hi = self.cfg.value_range
     return (lo + hi) / 2, (hi - lo) / 2
 
+
 @patch
 def to_tokens(self: Farmer, x: torch.Tensor) -> torch.Tensor:
     "Images `[B, C, H, W]` in model space -> the AF's input tokens `[B, N, d]` (normalised to [-1, 1], patchified, in `cfg.basis`)."
     c, h = self._normalizer()
     t = patchify((x - c) / h, self.cfg.patch)
     return t if self.cfg.basis == 'pixel' else t @ self.basis.to(t.dtype).T
+
 
 @patch
 def to_images(self: Farmer, t: torch.Tensor) -> torch.Tensor:
@@ -63,14 +70,22 @@ def to_images(self: Farmer, t: torch.Tensor) -> torch.Tensor:
     t = t if self.cfg.basis == 'pixel' else t @ self.basis.to(t.dtype)
     return unpatchify(t, self.cfg.patch, self.cfg.channels) * h + c
 
+
 @patch
 def af_input(self: Farmer, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     "Images `[B, C, H, W]` in model space -> the AF's input `[B, N, d]` (tokens, then the learned mixing if any) and the log-det so far `[B]`."
     t = self.to_tokens(x)
-    logdet = torch.full((len(x),), -self.cfg.D * math.log(self._normalizer()[1]), device=x.device, dtype=torch.promote_types(t.dtype, torch.float32))
-    if self.mix is None: return t, logdet
+    logdet = torch.full(
+        (len(x),),
+        -self.cfg.D * math.log(self._normalizer()[1]),
+        device=x.device,
+        dtype=torch.promote_types(t.dtype, torch.float32),
+    )
+    if self.mix is None:
+        return t, logdet
     t, ld = self.mix(t)
     return t, logdet + ld
+
 
 @patch
 def encode(self: Farmer, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -80,29 +95,41 @@ def encode(self: Farmer, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     z, ld = self.af(t)
     return z, logdet + ld
 
+
 @patch
 def decode(self: Farmer, z: torch.Tensor, cache: bool = True, af_reverse=None) -> torch.Tensor:
     "Latent `[B, N, d]` -> images `[B, C, H, W]` in model space: the sequential AF inverse (KV-cached unless `cache=False`), or `af_reverse(z)`."
     t = self.af.reverse(z, cache) if af_reverse is None else af_reverse(z)
     return self.to_images(t if self.mix is None else self.mix.reverse(t))
 
+
 @patch
 def _check_images(self: Farmer, x: torch.Tensor):
     cfg = self.cfg
     want = (cfg.channels, cfg.image_size, cfg.image_size)
     if x.ndim != 4 or tuple(x.shape[1:]) != want:
-        raise ValueError(f"images must be [B, {want[0]}, {want[1]}, {want[2]}] (channels, image_size of the config), got {list(x.shape)}")
-    if not x.is_floating_point(): raise ValueError(f"images must be float in model space {cfg.value_range}; map uint8 with farmer.data.to_model_space")
+        raise ValueError(
+            f"images must be [B, {want[0]}, {want[1]}, {want[2]}] (channels, image_size of the config), got {list(x.shape)}"
+        )
+    if not x.is_floating_point():
+        raise ValueError(
+            f"images must be float in model space {cfg.value_range}; map uint8 with farmer.data.to_model_space"
+        )
+
 
 @patch
 def labels(self: Farmer, y: torch.Tensor | None, B: int, device) -> torch.Tensor:
     "Validated labels `[B]`; None (or an unconditional model) means the null class `num_classes`."
     null = self.cfg.num_classes
-    if y is None: return torch.full((B,), null, dtype=torch.long, device=device)
+    if y is None:
+        return torch.full((B,), null, dtype=torch.long, device=device)
     y = torch.as_tensor(y, device=device).long()
-    if y.shape != (B,): raise ValueError(f"labels must have shape [{B}], got {list(y.shape)}")
-    if not torch.compiler.is_compiling() and ((y < 0) | (y > null)).any():   # a host sync: skipped in compiled training
-        raise ValueError(f"labels must be in 0..{null - 1} (or {null}, the null class), got {y.min().item()}..{y.max().item()}")
+    if y.shape != (B,):
+        raise ValueError(f"labels must have shape [{B}], got {list(y.shape)}")
+    if not torch.compiler.is_compiling() and ((y < 0) | (y > null)).any():  # a host sync: skipped in compiled training
+        raise ValueError(
+            f"labels must be in 0..{null - 1} (or {null}, the null class), got {y.min().item()}..{y.max().item()}"
+        )
     return y
 
 # %% ../nbs/07_model.ipynb #db6df8ea
@@ -110,12 +137,16 @@ def bits_per_dim(nll: torch.Tensor, cfg: FarmerConfig) -> torch.Tensor:
     "Per-sample NLL in nats `[B]` of uniformly dequantised images -> bits per dimension `[B]`."
     return nll / (cfg.D * math.log(2)) - math.log2(bin_width(cfg.value_range))
 
+
 @patch
 def _nll_R(self: Farmer, g_R, z_R: torch.Tensor) -> torch.Tensor:
     "−log p(z_R | z_I, c) `[B]`: the shared redundant GMM `g_R` (batch `[B]`) scores all N vectors; N(0, I) under factor-out."
-    if z_R.shape[-1] == 0: return z_R.new_zeros(z_R.shape[0])
-    if g_R is None: return (0.5 * z_R ** 2 + 0.5 * math.log(2 * math.pi)).sum((1, 2))   # JetFormer factor-out
+    if z_R.shape[-1] == 0:
+        return z_R.new_zeros(z_R.shape[0])
+    if g_R is None:
+        return (0.5 * z_R**2 + 0.5 * math.log(2 * math.pi)).sum((1, 2))  # JetFormer factor-out
     return -g_R.expand(z_R.shape[1]).log_prob(z_R).sum(1)
+
 
 @patch
 def forward(self: Farmer, x: torch.Tensor, y: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
@@ -126,11 +157,14 @@ def forward(self: Farmer, x: torch.Tensor, y: torch.Tensor | None = None) -> dic
     nll_I = -g_I.log_prob(z_I).sum(1)
     nll_R = self._nll_R(g_R, z_R)
     nll = nll_I + nll_R - logdet
-    return dict(loss=nll.mean() / self.cfg.D, nll=nll, bpd=bits_per_dim(nll, self.cfg), nll_I=nll_I, nll_R=nll_R, logdet=logdet)
+    return dict(
+        loss=nll.mean() / self.cfg.D, nll=nll, bpd=bits_per_dim(nll, self.cfg), nll_I=nll_I, nll_R=nll_R, logdet=logdet
+    )
 
 # %% ../nbs/07_model.ipynb #1916fa4a
 def param_counts(cfg: FarmerConfig) -> dict[str, int]:
     "Parameters of the AF, the AR and the whole model for `cfg`, without allocating weights."
-    with torch.device('meta'): m = Farmer(cfg)
+    with torch.device('meta'):
+        m = Farmer(cfg)
     n = lambda mod: sum(p.numel() for p in mod.parameters())
     return dict(af=n(m.af), ar=n(m.ar), total=n(m))

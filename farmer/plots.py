@@ -22,19 +22,22 @@ def image_grid(imgs: torch.Tensor, nrow: int, pad: int = 1) -> torch.Tensor:
     full[:B, :, :H, :W] = imgs.cpu()
     return rearrange(full, '(r n) c h w -> (r h) (n w) c', n=nrow)
 
+
 def show_images(imgs: torch.Tensor, nrow: int, ax=None, title: str | None = None):
     "Draw `image_grid(imgs, nrow)` on `ax` (grayscale for one channel)."
     ax = ax or plt.gca()
     g = image_grid(imgs, nrow)
     ax.imshow((g[..., 0] if g.shape[-1] == 1 else g).numpy(), cmap='gray', vmin=0, vmax=255, interpolation='nearest')
     ax.set_axis_off()
-    if title: ax.set_title(title, fontsize=9)
+    if title:
+        ax.set_title(title, fontsize=9)
 
 # %% ../nbs/09_plots.ipynb #e9f60169
 def read_metrics(path: str | Path) -> tuple[list[dict], list[dict]]:
     "(per-step records, evaluation records) of a run's metrics.jsonl."
     recs = read_jsonl(path)
     return [r for r in recs if 'loss' in r], [r for r in recs if 'loss' not in r]
+
 
 def plot_metrics(path: str | Path, out: str | Path | None = None, window: int = 50):
     "Training loss and validation BPD against steps from `metrics.jsonl`; saved to `out` if given."
@@ -44,11 +47,23 @@ def plot_metrics(path: str | Path, out: str | Path | None = None, window: int = 
     if steps:
         s, l = torch.tensor([r['step'] for r in steps]), torch.tensor([r['loss'] for r in steps])
         w = max(1, min(window, len(l) // 5))
-        a.plot(s.numpy(), l.numpy(), alpha=.25, lw=.7); a.plot(s[w - 1:].numpy(), l.unfold(0, w, 1).mean(1).numpy(), lw=1.5)
-        a.set_xlabel('step'); a.set_ylabel('loss (nats / dim)'); a.set_title('training loss (training noise)')
-    b.errorbar([r['step'] for r in evals], [r['val_bpd'] for r in evals], yerr=[r.get('val_bpd_se', 0) for r in evals],
-               marker='o', ms=3)
-    b.set_xlabel('step'); b.set_ylabel('bits / dim'); b.set_title('validation BPD (uniform dequantisation)')
+        a.plot(s.numpy(), l.numpy(), alpha=0.25, lw=0.7)
+        a.plot(s[w - 1 :].numpy(), l.unfold(0, w, 1).mean(1).numpy(), lw=1.5)
+        a.set_xlabel('step')
+        a.set_ylabel('loss (nats / dim)')
+        a.set_title('training loss (training noise)')
+    b.errorbar(
+        [r['step'] for r in evals],
+        [r['val_bpd'] for r in evals],
+        yerr=[r.get('val_bpd_se', 0) for r in evals],
+        marker='o',
+        ms=3,
+    )
+    b.set_xlabel('step')
+    b.set_ylabel('bits / dim')
+    b.set_title('validation BPD (uniform dequantisation)')
     fig.tight_layout()
-    if out is not None: fig.savefig(out, dpi=120); plt.close(fig)
+    if out is not None:
+        fig.savefig(out, dpi=120)
+        plt.close(fig)
     return fig

@@ -22,118 +22,162 @@ __all__ = ['PRECISIONS', 'pick_device', 'autocast', 'native_bf16', 'Dist', 'init
 def pick_device(name: str = 'auto') -> torch.device:
     "'auto' -> cuda:LOCAL_RANK when CUDA is available, else cpu; any other name as given."
     if name == 'auto':
-        return torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}") if torch.cuda.is_available() else torch.device('cpu')
+        return (
+            torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}")
+            if torch.cuda.is_available()
+            else torch.device('cpu')
+        )
     if name.startswith('cuda') and not torch.cuda.is_available():
         raise ValueError(f"device {name!r} asked for, but CUDA is not available; use --device cpu")
     return torch.device(name)
 
+
 PRECISIONS = ('auto', 'fp32', 'bf16')
+
 
 def autocast(device: torch.device, precision: str = 'auto'):
     "bf16 autocast for `precision` 'bf16', or 'auto' on CUDA; nothing for 'fp32' (and 'auto' on a CPU)."
-    if precision not in PRECISIONS: raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     bf16 = precision == 'bf16' or (precision == 'auto' and device.type == 'cuda')
     return torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
 
+
 def native_bf16(device: torch.device) -> bool:
     "Whether `device` has bf16 matrix units: a CUDA GPU that supports bf16, or a CPU with AMX-BF16 or AVX512-BF16 (Linux)."
-    if device.type == 'cuda': return torch.cuda.is_bf16_supported()
-    try: flags = set(Path('/proc/cpuinfo').read_text().split())
-    except OSError: return False
+    if device.type == 'cuda':
+        return torch.cuda.is_bf16_supported()
+    try:
+        flags = set(Path('/proc/cpuinfo').read_text().split())
+    except OSError:
+        return False
     return bool(flags & {'amx_bf16', 'avx512_bf16'})
 
 # %% ../nbs/08_runtime.ipynb #f276c18e
 @dataclass
 class Dist:
     "This process's place in a (possibly single-process) job."
+
     rank: int = 0
     world: int = 1
+
     @property
-    def main(self) -> bool: return self.rank == 0
+    def main(self) -> bool:
+        return self.rank == 0
+
 
 def init_distributed(device: torch.device) -> Dist:
     "Join the torchrun process group if there is one (NCCL on CUDA, gloo on CPU)."
     world = int(os.environ.get('WORLD_SIZE', 1))
-    if world == 1: return Dist()
+    if world == 1:
+        return Dist()
     if not dist.is_initialized():
-        if device.type == 'cuda': torch.cuda.set_device(device)
+        if device.type == 'cuda':
+            torch.cuda.set_device(device)
         dist.init_process_group('nccl' if device.type == 'cuda' else 'gloo')
     return Dist(dist.get_rank(), dist.get_world_size())
 
+
 def all_mean(t: torch.Tensor) -> torch.Tensor:
     "Mean of `t` over all ranks (identity when not distributed)."
-    if not (dist.is_available() and dist.is_initialized()): return t
-    t = t.clone(); dist.all_reduce(t); return t / dist.get_world_size()
+    if not (dist.is_available() and dist.is_initialized()):
+        return t
+    t = t.clone()
+    dist.all_reduce(t)
+    return t / dist.get_world_size()
 
 # %% ../nbs/08_runtime.ipynb #8f6806f4
 def save_checkpoint(path: str | Path, tensors: dict[str, torch.Tensor], meta: dict) -> None:
     "Atomically write `tensors` and JSON-able `meta` to a safetensors file at `path`."
-    path = Path(path); tmp = path.with_name(path.name + '.tmp')
-    save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp), metadata={'farmer': json.dumps(meta)})
-    with open(tmp, 'rb') as f: os.fsync(f.fileno())
+    path = Path(path)
+    tmp = path.with_name(path.name + '.tmp')
+    save_file(
+        {k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp), metadata={'farmer': json.dumps(meta)}
+    )
+    with open(tmp, 'rb') as f:
+        os.fsync(f.fileno())
     os.replace(tmp, path)
+
 
 def load_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
     "(tensors, meta) of a farmer checkpoint; a clear `ValueError` if it is missing, corrupt or not ours."
     path = Path(path)
-    if not path.is_file(): raise ValueError(f"no checkpoint at {path}")
+    if not path.is_file():
+        raise ValueError(f"no checkpoint at {path}")
     try:
         from safetensors import safe_open
-        with safe_open(str(path), 'pt') as f: meta = f.metadata() or {}
+
+        with safe_open(str(path), 'pt') as f:
+            meta = f.metadata() or {}
         tensors = load_file(str(path))
         return tensors, json.loads(meta['farmer'])
     except (SafetensorError, KeyError, json.JSONDecodeError, OSError) as e:
-        raise ValueError(f"checkpoint {path} is corrupt or not a farmer checkpoint ({type(e).__name__}: {str(e)[:80]})") from None
+        raise ValueError(
+            f"checkpoint {path} is corrupt or not a farmer checkpoint ({type(e).__name__}: {str(e)[:80]})"
+        ) from None
 
 # %% ../nbs/08_runtime.ipynb #70564be5
 def optimizer_tensors(opt: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
     "Flatten an optimizer's per-parameter state into `{'opt.<i>.<name>': tensor}`."
     return {f'opt.{i}.{k}': v for i, s in opt.state_dict()['state'].items() for k, v in s.items()}
 
+
 def load_optimizer_tensors(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor]) -> None:
     "Inverse of `optimizer_tensors` (param_groups come from the optimizer as built)."
     state: dict[int, dict] = {}
     for key, v in tensors.items():
         if key.startswith('opt.'):
-            _, i, k = key.split('.', 2); state.setdefault(int(i), {})[k] = v
+            _, i, k = key.split('.', 2)
+            state.setdefault(int(i), {})[k] = v
     opt.load_state_dict({'state': state, 'param_groups': opt.state_dict()['param_groups']})
+
 
 def rng_tensors() -> dict[str, torch.Tensor]:
     "The global RNG states (CPU, and CUDA when present) as tensors."
     out = {'rng.cpu': torch.get_rng_state()}
-    if torch.cuda.is_available(): out.update({f'rng.cuda{i}': s for i, s in enumerate(torch.cuda.get_rng_state_all())})
+    if torch.cuda.is_available():
+        out.update({f'rng.cuda{i}': s for i, s in enumerate(torch.cuda.get_rng_state_all())})
     return out
+
 
 def set_rng_tensors(tensors: dict[str, torch.Tensor]) -> None:
     "Restore what `rng_tensors` saved."
     torch.set_rng_state(tensors['rng.cpu'])
     cuda = [tensors[k] for k in sorted(tensors) if k.startswith('rng.cuda')]
-    if cuda and torch.cuda.is_available(): torch.cuda.set_rng_state_all(cuda)
+    if cuda and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(cuda)
 
 # %% ../nbs/08_runtime.ipynb #be675348
 def model_device(m: torch.nn.Module) -> torch.device:
     "The device of a module's parameters."
     return next(m.parameters()).device
 
+
 def step_generator(seed: int, step: int, stream: int = 1) -> torch.Generator:
     "A CPU generator that is a pure function of (seed, step, stream): stream 0 orders epoch `step`'s data, stream 1 draws step `step`'s noise."
     return torch.Generator().manual_seed(seed * 1_000_003 + 2 * step + stream)
+
 
 def row_generators(seed: int, step: int, rows) -> list[torch.Generator]:
     "One CPU generator per image of a global batch, a pure function of (seed, step, row): that image's noise, label drop and flip."
     return [torch.Generator().manual_seed(((seed * 1_000_003 + step) << 20) + int(r)) for r in rows]
 
+
 def strip_prefix(tensors: dict, prefix: str) -> dict:
     "The entries whose key starts with `prefix`, with the prefix removed (`'model.af.w'` -> `'af.w'`)."
-    return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+    return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+
 
 def read_jsonl(path: str | Path) -> list[dict]:
     "The records of a JSON-lines file (`metrics.jsonl`)."
     return [json.loads(l) for l in Path(path).read_text().splitlines() if l.strip()]
 
+
 def truncate_jsonl(path: str | Path, step: int) -> None:
     "Drop the records after `step` (a resumed run rewrites what came after its checkpoint)."
-    if Path(path).exists(): Path(path).write_text(''.join(json.dumps(r) + '\n' for r in read_jsonl(path) if r['step'] <= step))
+    if Path(path).exists():
+        Path(path).write_text(''.join(json.dumps(r) + '\n' for r in read_jsonl(path) if r['step'] <= step))
+
 
 def config_diff(have: dict, want: dict, prefix: str = '') -> tuple | None:
     "The first field where two configs (dicts, possibly nested; tuples equal lists) differ: ('name' or 'outer.name', have, want), or None."
@@ -141,45 +185,70 @@ def config_diff(have: dict, want: dict, prefix: str = '') -> tuple | None:
     for k, v in want.items():
         h = have.get(k)
         if isinstance(h, dict) and isinstance(v, dict):
-            if d := config_diff(h, v, f'{prefix}{k}.'): return d
-        elif h != v: return f'{prefix}{k}', h, v
+            if d := config_diff(h, v, f'{prefix}{k}.'):
+                return d
+        elif h != v:
+            return f'{prefix}{k}', h, v
     return None
+
 
 def run_file(run: str | Path, name: str, fix: str | None = None) -> Path:
     "`run/name`, or one `ValueError` saying the run lacks it and how to make it (default: train it)."
     path = Path(run) / name
-    if not path.is_file(): raise ValueError(f"{run} holds no {name}: {fix or f'train it with farmer-train --out {run}'}")
+    if not path.is_file():
+        raise ValueError(f"{run} holds no {name}: {fix or f'train it with farmer-train --out {run}'}")
     return path
 
 # %% ../nbs/08_runtime.ipynb #b1590183
 class ArgParser(argparse.ArgumentParser):
     "argparse, but a usage error is one line (`prog: error: ...`), exit status 2."
+
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
-def _type_name(f) -> str: return f.type if isinstance(f.type, str) else getattr(f.type, '__name__', str(f.type))
+
+def _type_name(f) -> str:
+    return f.type if isinstance(f.type, str) else getattr(f.type, '__name__', str(f.type))
+
 
 def _field_type(f):
     t = _type_name(f)
-    if t == 'bool': return lambda s: {'true': True, '1': True, 'false': False, '0': False}[s.lower()]
-    if 'None' in t: return lambda s: None if s.lower() == 'none' else int(s)
+    if t == 'bool':
+        return lambda s: {'true': True, '1': True, 'false': False, '0': False}[s.lower()]
+    if 'None' in t:
+        return lambda s: None if s.lower() == 'none' else int(s)
     return {'int': int, 'float': float, 'str': str, 'tuple': float}[t]
+
 
 def add_dataclass_flags(group, cls, prefix: str) -> None:
     "Add one `--field-name` flag per field of dataclass `cls` (stored as `prefix.field`, absent unless given)."
     from fastcore.docments import docments
-    try: docs = docments(cls)
-    except (TypeError, OSError): docs = {}   # no source to read the comments from (a class defined in a notebook)
+
+    try:
+        docs = docments(cls)
+    except (TypeError, OSError):
+        docs = {}  # no source to read the comments from (a class defined in a notebook)
     for f in fields(cls):
-        group.add_argument('--' + f.name.replace('_', '-'), dest=f'{prefix}.{f.name}', type=_field_type(f), default=argparse.SUPPRESS,
-                           nargs=2 if _type_name(f) == 'tuple' else None, metavar=f.name.upper(), help=docs.get(f.name) or None)
+        group.add_argument(
+            '--' + f.name.replace('_', '-'),
+            dest=f'{prefix}.{f.name}',
+            type=_field_type(f),
+            default=argparse.SUPPRESS,
+            nargs=2 if _type_name(f) == 'tuple' else None,
+            metavar=f.name.upper(),
+            help=docs.get(f.name) or None,
+        )
+
 
 def dataclass_overrides(args: argparse.Namespace, prefix: str) -> dict:
     "The fields given on the command line by `add_dataclass_flags(..., prefix)`."
-    return {k[len(prefix) + 1:]: v for k, v in vars(args).items() if k.startswith(prefix + '.')}
+    return {k[len(prefix) + 1 :]: v for k, v in vars(args).items() if k.startswith(prefix + '.')}
+
 
 def exit_on_error(prog: str, f, *args, **kwargs):
     "Call `f`; turn a `ValueError` into one line `prog: error: ...` on stderr and exit status 2."
-    try: return f(*args, **kwargs)
+    try:
+        return f(*args, **kwargs)
     except ValueError as e:
-        print(f"{prog}: error: {e}", file=sys.stderr); sys.exit(2)
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        sys.exit(2)

@@ -14,15 +14,18 @@ from .runtime import model_device
 
 # %% auto #0
 __all__ = ['MODES', 'GUIDANCE_PRESETS', 'Guidance', 'guidance_preset', 'halves', 'resample_weights', 'resample_cfg',
-           'tilted_gaussian', 'naive_cfg', 'tilted_means', 'NaiveCFG', 'ResampleCFG', 'drawer', 'pool_diversity',
-           'generate']
+           'tilted_gaussian', 'naive_cfg', 'tilted_means', 'GuidedDrawer', 'NaiveCFG', 'ResampleCFG', 'drawer',
+           'pool_diversity', 'generate']
 
 # %% ../nbs/12_sampling.ipynb #f96b8a01
 MODES = ('none', 'naive', 'resample')
 
+
 @dataclass
 class Guidance:
     "How to draw each token: unguided (s, T), JetFormer's density CFG, or FARMER's resampling CFG."
+
+    # fmt: off
     mode: str = 'none'        # 'none', 'naive' or 'resample'
     w: float = 0.0            # guidance scale
     s: float = 1.0            # unguided / naive: sigma multiplier of the informative GMMs (supplement §7 s)
@@ -38,30 +41,43 @@ class Guidance:
     red_s_c: int = 64         # resample, redundant step: candidates from p_c
     red_s_u: int = 64         # resample, redundant step: candidates from p_u
     red_pool: str = 'per-token'  # 'per-token' (a pool for each redundant token) or 'shared' (one pool, literal Algorithm 1)
+    # fmt: on
 
     def __post_init__(self):
-        if self.mode not in MODES: raise ValueError(f"unknown guidance mode {self.mode!r}; choose one of: {', '.join(MODES)}")
-        if self.red_pool not in ('shared', 'per-token'): raise ValueError(f"red_pool must be 'shared' or 'per-token', got {self.red_pool!r}")
+        if self.mode not in MODES:
+            raise ValueError(f"unknown guidance mode {self.mode!r}; choose one of: {', '.join(MODES)}")
+        if self.red_pool not in ('shared', 'per-token'):
+            raise ValueError(f"red_pool must be 'shared' or 'per-token', got {self.red_pool!r}")
         for k in ('s_c', 's_u', 'red_s_c', 'red_s_u'):
-            if getattr(self, k) < 0: raise ValueError(f"{k} must be a count >= 0, got {getattr(self, k)}")
-        if self.s_c + self.s_u == 0 or self.red_s_c + self.red_s_u == 0: raise ValueError("resampling needs at least one candidate")
+            if getattr(self, k) < 0:
+                raise ValueError(f"{k} must be a count >= 0, got {getattr(self, k)}")
+        if self.s_c + self.s_u == 0 or self.red_s_c + self.red_s_u == 0:
+            raise ValueError("resampling needs at least one candidate")
         for k in ('s', 'T', 'red_scale', 'T_pi', 'T_sigma', 'T_pi_v', 'T_sigma_v', 'T_s'):
-            if getattr(self, k) < 0 or (k in ('T', 'T_sigma_v') and getattr(self, k) == 0): raise ValueError(f"{k} must be > 0, got {getattr(self, k)}")
-        if self.w < 0: raise ValueError(f"guidance scale w must be >= 0, got {self.w}")
+            if getattr(self, k) < 0 or (k in ('T', 'T_sigma_v') and getattr(self, k) == 0):
+                raise ValueError(f"{k} must be > 0, got {getattr(self, k)}")
+        if self.w < 0:
+            raise ValueError(f"guidance scale w must be >= 0, got {self.w}")
         if self.mode == 'resample' and (self.s, self.T) != (1.0, 1.0):
-            raise ValueError("s and T set unguided and naive sampling; resampling CFG uses T_sigma (σ) and T_pi (logits) instead")
-        if self.mode == 'naive' and self.s == 0: raise ValueError("naive CFG needs s > 0 (its rejection sampler divides by σ); use s = 0 without guidance")
+            raise ValueError(
+                "s and T set unguided and naive sampling; resampling CFG uses T_sigma (σ) and T_pi (logits) instead"
+            )
+        if self.mode == 'naive' and self.s == 0:
+            raise ValueError("naive CFG needs s > 0 (its rejection sampler divides by σ); use s = 0 without guidance")
 
-GUIDANCE_PRESETS = {   # paper Table 6 (Appendix A.2): the resampling settings of the four ImageNet-256 models
+
+GUIDANCE_PRESETS = {  # paper Table 6 (Appendix A.2): the resampling settings of the four ImageNet-256 models
     'farmer-1.1b-p16': Guidance('resample', w=2.5, T_pi=1.0, T_sigma=0.9, T_pi_v=0.2, T_sigma_v=0.9, T_s=1.1),
     'farmer-1.1b-p8': Guidance('resample', w=2.0, T_pi=1.0, T_sigma=1.0, T_pi_v=0.2, T_sigma_v=0.9, T_s=1.1),
     'farmer-1.9b-p16': Guidance('resample', w=3.5, T_pi=1.0, T_sigma=0.9, T_pi_v=0.2, T_sigma_v=0.9, T_s=1.1),
     'farmer-1.9b-p8': Guidance('resample', w=1.5, T_pi=1.0, T_sigma=1.0, T_pi_v=0.1, T_sigma_v=1.0, T_s=1.1),
 }
 
+
 def guidance_preset(name: str, **overrides) -> Guidance:
     "The named guidance settings (`GUIDANCE_PRESETS`) with `overrides` applied."
-    if name not in GUIDANCE_PRESETS: raise ValueError(f"unknown guidance preset {name!r}; choose one of: {', '.join(GUIDANCE_PRESETS)}")
+    if name not in GUIDANCE_PRESETS:
+        raise ValueError(f"unknown guidance preset {name!r}; choose one of: {', '.join(GUIDANCE_PRESETS)}")
     return dataclasses.replace(GUIDANCE_PRESETS[name], **overrides)
 
 # %% ../nbs/12_sampling.ipynb #b486d3a8
@@ -70,47 +86,66 @@ def halves(g: GMM) -> tuple[GMM, GMM]:
     B = g.logits.shape[0] // 2
     return GMM(g.logits[:B], g.mean[:B], g.log_sigma[:B]), GMM(g.logits[B:], g.mean[B:], g.log_sigma[B:])
 
-def resample_weights(g_c: GMM, g_u: GMM, w: float, generator=None, s_c: int = 5, s_u: int = 5, T_pi: float = 1.0,
-                     T_sigma: float = 1.0, T_pi_v: float = 1.0, T_sigma_v: float = 1.0, T_s: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+
+def resample_weights(
+    g_c: GMM,
+    g_u: GMM,
+    w: float,
+    generator=None,
+    s_c: int = 5,
+    s_u: int = 5,
+    T_pi: float = 1.0,
+    T_sigma: float = 1.0,
+    T_pi_v: float = 1.0,
+    T_sigma_v: float = 1.0,
+    T_s: float = 1.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
     "Steps 2-3 of Algorithm 1 for mixtures with batch `[...]`: candidates `[..., S, d]` and their log-weights `[..., S]`."
     pools = [g.tempered(T_pi, T_sigma).expand(n).sample(generator) for g, n in ((g_c, s_c), (g_u, s_u)) if n > 0]
-    cand = torch.cat(pools, -2)                                                      # [..., S, d]
+    cand = torch.cat(pools, -2)  # [..., S, d]
     S = cand.shape[-2]
     ev_c, ev_u = g_c.tempered(T_pi_v, T_sigma_v).expand(S), g_u.tempered(T_pi_v, T_sigma_v).expand(S)
-    delta = ev_c.log_prob(cand) - ev_u.log_prob(cand)                                # [..., S]
+    delta = ev_c.log_prob(cand) - ev_u.log_prob(cand)  # [..., S]
     coef = torch.cat([torch.full((s_c,), w), torch.full((s_u,), w + 1.0)]).to(delta)
     return cand, (T_s * coef * delta).float()
+
 
 def resample_cfg(g_c: GMM, g_u: GMM, w: float, generator=None, picks: int = 1, **kw) -> torch.Tensor:
     "Algorithm 1 for mixtures with batch `[...]`: `picks` draws `[..., picks, d]` (with replacement) from one pool each; `kw` as `resample_weights`."
     cand, logw = resample_weights(g_c, g_u, w, generator, **kw)
-    idx = torch.multinomial(torch.softmax(logw.reshape(-1, cand.shape[-2]), -1), picks, replacement=True, generator=generator)
+    idx = torch.multinomial(
+        torch.softmax(logw.reshape(-1, cand.shape[-2]), -1), picks, replacement=True, generator=generator
+    )
     idx = idx.view(*cand.shape[:-2], picks, 1).expand(*cand.shape[:-2], picks, cand.shape[-1])
     return cand.gather(-2, idx)
 
 # %% ../nbs/12_sampling.ipynb #bb78eaee
 def tilted_gaussian(mu_c, sig_c, mu_u, sig_u, w: float):
     "Mean and std of N(mu_c, sig_c)^(1+w) / N(mu_u, sig_u)^w (needs a positive precision)."
-    prec = (1 + w) / sig_c ** 2 - w / sig_u ** 2
-    return ((1 + w) * mu_c / sig_c ** 2 - w * mu_u / sig_u ** 2) / prec, prec ** -0.5
+    prec = (1 + w) / sig_c**2 - w / sig_u**2
+    return ((1 + w) * mu_c / sig_c**2 - w * mu_u / sig_u**2) / prec, prec**-0.5
 
 # %% ../nbs/12_sampling.ipynb #aeb29ce8
-def _log_normal(x, mu, sig): return -0.5 * ((x - mu) / sig) ** 2 - torch.log(sig) - 0.5 * math.log(2 * math.pi)
+def _log_normal(x, mu, sig):
+    return -0.5 * ((x - mu) / sig) ** 2 - torch.log(sig) - 0.5 * math.log(2 * math.pi)
+
 
 def naive_cfg(g_c: GMM, g_u: GMM, w: float, generator=None, proposals: int = 1000, grid: int = 1001) -> torch.Tensor:
     "JetFormer-style density CFG: one shared component, per-dimension rejection sampling -> `[..., d]`."
-    k = torch.multinomial(torch.softmax(g_c.logits.reshape(-1, g_c.K).float(), -1), 1, generator=generator).view(g_c.logits.shape[:-1])
+    k = torch.multinomial(torch.softmax(g_c.logits.reshape(-1, g_c.K).float(), -1), 1, generator=generator).view(
+        g_c.logits.shape[:-1]
+    )
     pick = lambda t: t.gather(-2, k[..., None, None].expand(*k.shape, 1, t.shape[-1])).squeeze(-2)
     mu_c, sig_c, mu_u, sig_u = pick(g_c.mean), pick(g_c.log_sigma).exp(), pick(g_u.mean), pick(g_u.log_sigma).exp()
     sig_q = 2 * torch.maximum(sig_c, sig_u)
     log_t = lambda x: (1 + w) * _log_normal(x, mu_c, sig_c) - w * _log_normal(x, mu_u, sig_u)
     ratio = lambda x: log_t(x) - _log_normal(x, mu_c, sig_q)
     pts = mu_c + sig_q * torch.linspace(-10, 10, grid, dtype=mu_c.dtype, device=mu_c.device).view(-1, *[1] * mu_c.ndim)
-    log_M = ratio(pts).amax(0)                                                            # [..., d]
+    log_M = ratio(pts).amax(0)  # [..., d]
     eps = torch.randn((proposals, *mu_c.shape), generator=generator, device=mu_c.device, dtype=mu_c.dtype)
     x = mu_c + sig_q * eps
     ok = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype).log() < ratio(x) - log_M
-    first = torch.where(ok.any(0), ok.float().argmax(0), -1)                             # first accepted proposal
+    first = torch.where(ok.any(0), ok.float().argmax(0), -1)  # first accepted proposal
     fallback = mu_c + sig_c * torch.randn(mu_c.shape, generator=generator, device=mu_c.device, dtype=mu_c.dtype)
     return torch.where(first >= 0, x.gather(0, first.clamp(min=0)[None]).squeeze(0), fallback)
 
@@ -119,63 +154,101 @@ def tilted_means(g_c: GMM, g_u: GMM, w: float) -> torch.Tensor:
     "The zero-variance limit of `naive_cfg`: per component the tilted mean (mu_c where the precision is not positive) `[..., K, d]`."
     sig_c, sig_u = g_c.log_sigma.exp(), g_u.log_sigma.exp()
     m, _ = tilted_gaussian(g_c.mean, sig_c, g_u.mean, sig_u, w)
-    return torch.where((1 + w) / sig_c ** 2 - w / sig_u ** 2 > 0, m, g_c.mean)
+    return torch.where((1 + w) / sig_c**2 - w / sig_u**2 > 0, m, g_c.mean)
+
 
 @dataclass
-class NaiveCFG:
-    "JetFormer's density CFG as a drawer of `ARPrior.sample`: the informative GMMs tempered by (s, T), the redundant σ × red_scale."
+class GuidedDrawer:
+    "What the guided drawers share: their `Guidance`, the doubled batch (conditional and unconditional halves), the redundant σ scale."
+
     gd: Guidance
     guided = True
+
     @property
-    def red_scale(self) -> float: return self.gd.red_scale
+    def red_scale(self) -> float:
+        return self.gd.red_scale
+
+
+class NaiveCFG(GuidedDrawer):
+    "JetFormer's density CFG as a drawer of `ARPrior.sample`: the informative GMMs tempered by (s, T), the redundant σ × red_scale."
 
     def informative(self, g: GMM, generator=None) -> torch.Tensor:
         "Mixtures of the doubled batch `[2B]` -> `[B, d_I]`."
         c, u = halves(g)
-        return naive_cfg(c.tempered(1 / self.gd.T, self.gd.s), u.tempered(1 / self.gd.T, self.gd.s), self.gd.w, generator)
+        return naive_cfg(
+            c.tempered(1 / self.gd.T, self.gd.s), u.tempered(1 / self.gd.T, self.gd.s), self.gd.w, generator
+        )
 
     def redundant(self, g: GMM, tokens: int, generator=None) -> torch.Tensor:
         "The doubled shared G_{N+1} `[2B]` -> `[B, N, d_R]`; at red_scale 0 the tilted mean of a component of p_c (the limit)."
         c, u = halves(g)
         if self.red_scale == 0:
-            k = torch.multinomial(torch.softmax(c.logits.float(), -1), tokens, replacement=True, generator=generator)   # [B, N]
+            k = torch.multinomial(
+                torch.softmax(c.logits.float(), -1), tokens, replacement=True, generator=generator
+            )  # [B, N]
             return tilted_means(c, u, self.gd.w).gather(1, k[..., None].expand(*k.shape, c.d))
-        return naive_cfg(c.tempered(1, self.red_scale).expand(tokens), u.tempered(1, self.red_scale).expand(tokens), self.gd.w, generator)
+        return naive_cfg(
+            c.tempered(1, self.red_scale).expand(tokens),
+            u.tempered(1, self.red_scale).expand(tokens),
+            self.gd.w,
+            generator,
+        )
 
-def _per_token(fn, tokens: int, cost: int, budget: int = 2 ** 26) -> torch.Tensor:
+
+def _per_token(fn, tokens: int, cost: int, budget: int = 2**26) -> torch.Tensor:
     "`fn(n)` -> `[B, n, d]` for n tokens at a time, so that n·`cost` temporaries stay under `budget` elements; concatenated `[B, tokens, d]`."
     step = max(1, budget // max(cost, 1))
     return torch.cat([fn(min(step, tokens - i)) for i in range(0, tokens, step)], 1)
 
+
 def _redundant_kw(gd: Guidance) -> dict:
     "`resample_weights` settings of the redundant step: its pool sizes, and `red_scale` on the proposals' σ only."
-    return dict(s_c=gd.red_s_c, s_u=gd.red_s_u, T_pi=gd.T_pi, T_sigma=gd.T_sigma * gd.red_scale, T_pi_v=gd.T_pi_v,
-                T_sigma_v=gd.T_sigma_v, T_s=gd.T_s)
+    return dict(
+        s_c=gd.red_s_c,
+        s_u=gd.red_s_u,
+        T_pi=gd.T_pi,
+        T_sigma=gd.T_sigma * gd.red_scale,
+        T_pi_v=gd.T_pi_v,
+        T_sigma_v=gd.T_sigma_v,
+        T_s=gd.T_s,
+    )
 
-@dataclass
-class ResampleCFG:
+
+class ResampleCFG(GuidedDrawer):
     "FARMER's resampling CFG (Algorithm 1) as a drawer of `ARPrior.sample`."
-    gd: Guidance
-    guided = True
-    @property
-    def red_scale(self) -> float: return self.gd.red_scale
 
     def informative(self, g: GMM, generator=None) -> torch.Tensor:
         "Mixtures of the doubled batch `[2B]` -> `[B, d_I]`: one pick from a pool of s_c + s_u candidates."
         gd, (c, u) = self.gd, halves(g)
-        return resample_cfg(c, u, gd.w, generator, s_c=gd.s_c, s_u=gd.s_u, T_pi=gd.T_pi, T_sigma=gd.T_sigma, T_pi_v=gd.T_pi_v,
-                            T_sigma_v=gd.T_sigma_v, T_s=gd.T_s)[..., 0, :]
+        return resample_cfg(
+            c,
+            u,
+            gd.w,
+            generator,
+            s_c=gd.s_c,
+            s_u=gd.s_u,
+            T_pi=gd.T_pi,
+            T_sigma=gd.T_sigma,
+            T_pi_v=gd.T_pi_v,
+            T_sigma_v=gd.T_sigma_v,
+            T_s=gd.T_s,
+        )[..., 0, :]
 
     def redundant(self, g: GMM, tokens: int, generator=None) -> torch.Tensor:
         "The doubled shared G_{N+1} `[2B]` -> `[B, N, d_R]`: every token picks from one shared pool, or from a pool of its own."
         gd, (c, u), kw = self.gd, halves(g), _redundant_kw(self.gd)
-        if gd.red_pool == 'shared': return resample_cfg(c, u, gd.w, generator, picks=tokens, **kw)
+        if gd.red_pool == 'shared':
+            return resample_cfg(c, u, gd.w, generator, picks=tokens, **kw)
         cost = (gd.red_s_c + gd.red_s_u) * c.K * c.d * len(c.logits)
-        return _per_token(lambda n: resample_cfg(c.expand(n), u.expand(n), gd.w, generator, **kw)[..., 0, :], tokens, cost)
+        return _per_token(
+            lambda n: resample_cfg(c.expand(n), u.expand(n), gd.w, generator, **kw)[..., 0, :], tokens, cost
+        )
+
 
 def drawer(gd: Guidance):
     "The drawer of `ARPrior.sample` for guidance `gd`: `Unguided` (the AR chapter's), `NaiveCFG` or `ResampleCFG`."
-    if gd.mode == 'none': return Unguided(gd.s, gd.T, gd.red_scale)
+    if gd.mode == 'none':
+        return Unguided(gd.s, gd.T, gd.red_scale)
     return NaiveCFG(gd) if gd.mode == 'naive' else ResampleCFG(gd)
 
 # %% ../nbs/12_sampling.ipynb #621dec7b
@@ -184,25 +257,35 @@ def pool_diversity(g_c: GMM, g_u: GMM, gd: Guidance, tokens: int, generator=None
     kw = _redundant_kw(gd)
     n = tokens if gd.red_pool == 'per-token' else 1
     ess, picks = [], []
-    for i in range(n):                                          # one pool at a time: [B, S, d] temporaries only
+    for i in range(n):  # one pool at a time: [B, S, d] temporaries only
         cand, logw = resample_weights(g_c, g_u, gd.w, generator, **kw)
-        p = torch.softmax(logw, -1)                                                    # [B, S]
+        p = torch.softmax(logw, -1)  # [B, S]
         idx = torch.multinomial(p, tokens if gd.red_pool == 'shared' else 1, replacement=True, generator=generator)
-        ess.append(1 / (p ** 2).sum(-1)); picks.append(cand.gather(1, idx[..., None].expand(*idx.shape, cand.shape[-1])))
-    z = torch.cat(picks, 1)                                                            # [B, N, d]
+        ess.append(1 / (p**2).sum(-1))
+        picks.append(cand.gather(1, idx[..., None].expand(*idx.shape, cand.shape[-1])))
+    z = torch.cat(picks, 1)  # [B, N, d]
     return dict(ess=torch.stack(ess).mean(0), distinct=torch.tensor([len(torch.unique(zb, dim=0)) for zb in z]))
 
 # %% ../nbs/12_sampling.ipynb #b01abde0
 @torch.no_grad()
-def generate(model, y: torch.Tensor | int, guidance: Guidance = Guidance(), generator: torch.Generator | None = None,
-             cache: bool = True, retries: int = 3, decode=None) -> torch.Tensor:
+def generate(
+    model,
+    y: torch.Tensor | int,
+    guidance: Guidance = Guidance(),
+    generator: torch.Generator | None = None,
+    cache: bool = True,
+    retries: int = 3,
+    decode=None,
+) -> torch.Tensor:
     "uint8 images `[B, C, H, W]` for labels `y` `[B]` (or a count of unconditional images) under `guidance`; `decode(z)` replaces the AF inverse; `cache=False` recomputes every prefix (AR and AF)."
     dev = model_device(model)
     y = model.labels(None, y, dev) if isinstance(y, int) else model.labels(y, len(y), dev)
-    if guidance.mode != 'none' and model.cfg.num_classes == 0: raise ValueError("guidance needs a class-conditional model; use mode 'none'")
+    if guidance.mode != 'none' and model.cfg.num_classes == 0:
+        raise ValueError("guidance needs a class-conditional model; use mode 'none'")
     dr = drawer(guidance)
     for _ in range(retries + 1):
         z = model.from_ar(*model.ar.sample(y, dr, generator, cache))
         x = decode(z) if decode is not None else model.decode(z, cache)
-        if torch.isfinite(x).all(): break
+        if torch.isfinite(x).all():
+            break
     return to_uint8(torch.nan_to_num(x), model.cfg.value_range)

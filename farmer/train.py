@@ -11,11 +11,25 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from fastcore.imports import in_ipython
 from .config import FarmerConfig, PRESETS, preset
 from .data import ImageSet, open_splits, dequantize_gaussian, dequantize_uniform, sigma_schedule
-from .imagenet import FolderImages   # registers the streamed datasets (imagenet256, imagenet64, folder)
+from .imagenet import FolderImages  # registers the streamed datasets (imagenet256, imagenet64, folder)
 from .model import Farmer
-from .runtime import (Dist, pick_device, autocast, PRECISIONS, init_distributed, save_checkpoint, load_checkpoint,
-                            row_generators, strip_prefix, read_jsonl, run_file, exit_on_error, ArgParser, add_dataclass_flags,
-                            dataclass_overrides)
+from farmer.runtime import (
+    Dist,
+    pick_device,
+    autocast,
+    PRECISIONS,
+    init_distributed,
+    save_checkpoint,
+    load_checkpoint,
+    row_generators,
+    strip_prefix,
+    read_jsonl,
+    run_file,
+    exit_on_error,
+    ArgParser,
+    add_dataclass_flags,
+    dataclass_overrides,
+)
 from .plots import plot_metrics
 from .loop import optimise, step_loader, ordered_loader, rank_rows
 
@@ -23,29 +37,42 @@ from .loop import optimise, step_loader, ordered_loader, rank_rows
 __all__ = ['make_batch', 'heldout_bpd', 'load_run_model', 'run_splits', 'train', 'build_parser', 'config_from_args', 'main']
 
 # %% ../nbs/11_train.ipynb #33ffbb13
-def make_batch(step: int, images: torch.Tensor, labels: torch.Tensor, rows: torch.Tensor, cfg: FarmerConfig
-               ) -> tuple[torch.Tensor, torch.Tensor, float]:
+def make_batch(
+    step: int, images: torch.Tensor, labels: torch.Tensor, rows: torch.Tensor, cfg: FarmerConfig
+) -> tuple[torch.Tensor, torch.Tensor, float]:
     "uint8 `images` `[b, C, H, W]` and `labels` `[b]` at `rows` of the global batch of `step` -> noisy images, labels (dropped -> null), σ."
     gens = row_generators(cfg.seed, step, rows)
-    if cfg.dequant == 'uniform': sigma, x = 0.0, dequantize_uniform(images, cfg.value_range, generator=gens)
+    if cfg.dequant == 'uniform':
+        sigma, x = 0.0, dequantize_uniform(images, cfg.value_range, generator=gens)
     else:
         sigma = sigma_schedule(step, cfg.steps, cfg.sigma_max, cfg.sigma_min)
         x = dequantize_gaussian(images, sigma, cfg.value_range, generator=gens)
-    u = torch.stack([torch.rand(2, generator=g) for g in gens])                   # [b, 2]: label drop, flip
+    u = torch.stack([torch.rand(2, generator=g) for g in gens])  # [b, 2]: label drop, flip
     y = labels.clone() if cfg.num_classes > 0 else torch.zeros(len(labels), dtype=torch.long)
     y[u[:, 0] < cfg.label_drop] = cfg.num_classes
-    if cfg.hflip: x = torch.where((u[:, 1] < 0.5)[:, None, None, None], x.flip(-1), x)
+    if cfg.hflip:
+        x = torch.where((u[:, 1] < 0.5)[:, None, None, None], x.flip(-1), x)
     return x, y, sigma
 
 # %% ../nbs/11_train.ipynb #6e0592dc
 @torch.no_grad()
-def heldout_bpd(model: Farmer, ds: ImageSet, device: torch.device | str = 'cpu', batch: int = 500, seed: int = 0,
-                precision: str = 'auto', workers: int = 4) -> tuple[float, float]:
+def heldout_bpd(
+    model: Farmer,
+    ds: ImageSet,
+    device: torch.device | str = 'cpu',
+    batch: int = 500,
+    seed: int = 0,
+    precision: str = 'auto',
+    workers: int = 4,
+) -> tuple[float, float]:
     "Mean and standard error of the BPD of the images of `ds` under `model`: uniform dequantisation, each image's noise its own."
     cfg, vals, i = model.cfg, [], 0
-    was_training = model.training; model.eval()
+    was_training = model.training
+    model.eval()
     for x8, y in ordered_loader(ds, batch, workers):
-        x = dequantize_uniform(x8, cfg.value_range, generator=row_generators(seed, -1, range(i, i + len(x8)))).to(device)
+        x = dequantize_uniform(x8, cfg.value_range, generator=row_generators(seed, -1, range(i, i + len(x8)))).to(
+            device
+        )
         with autocast(torch.device(device), precision):
             vals.append(model(x, y.to(device) if cfg.num_classes > 0 else None)['bpd'].float().cpu())
         i += len(x8)
@@ -53,10 +80,12 @@ def heldout_bpd(model: Farmer, ds: ImageSet, device: torch.device | str = 'cpu',
     v = torch.cat(vals)
     return v.mean().item(), (v.std() / math.sqrt(len(v))).item()
 
+
 def load_run_model(run: str | Path, which: str = 'best', device: str | torch.device = 'cpu') -> Farmer:
     "The `Farmer` of a run directory, from `best.safetensors` (or 'checkpoint' for the latest weights), in eval mode."
     tensors, meta = load_checkpoint(run_file(run, f'{which}.safetensors'))
-    if which != 'best': tensors = strip_prefix(tensors, 'model.')
+    if which != 'best':
+        tensors = strip_prefix(tensors, 'model.')
     model = Farmer(FarmerConfig.from_dict(meta['config']))
     model.load_state_dict(tensors)
     return model.to(device).eval()
@@ -67,46 +96,89 @@ def run_splits(cfg: FarmerConfig, root: str | None = None, download: bool = Fals
     sets = open_splits(cfg.dataset, root, download, cfg.image_size, cfg.val_images)
     shape = tuple(sets['val'][0][0].shape)
     if shape != (cfg.channels, cfg.image_size, cfg.image_size):
-        raise ValueError(f"dataset {cfg.dataset!r} has images {list(shape)}, config wants [{cfg.channels}, {cfg.image_size}, {cfg.image_size}]")
+        raise ValueError(
+            f"dataset {cfg.dataset!r} has images {list(shape)}, config wants [{cfg.channels}, {cfg.image_size}, {cfg.image_size}]"
+        )
     if len(sets['train']) < cfg.batch_size:
-        raise ValueError(f"val_images={cfg.val_images} leaves {len(sets['train'])} training images, fewer than one batch of "
-                         f"{cfg.batch_size}; lower --val-images or --batch-size")
+        raise ValueError(
+            f"val_images={cfg.val_images} leaves {len(sets['train'])} training images, fewer than one batch of "
+            f"{cfg.batch_size}; lower --val-images or --batch-size"
+        )
     return sets
 
-def _check_run_dir(out: Path, resume: bool) -> None:
-    if resume and not (out / 'checkpoint.safetensors').is_file(): raise ValueError(f"cannot resume: {out} holds no checkpoint.safetensors")
-    if not resume and out.exists() and any(out.iterdir()):
-        raise ValueError(f"run directory {out} is not empty; pass --resume {out} to continue it, or choose another --out")
 
-def train(cfg: FarmerConfig, out: str | Path, resume: bool = False, device: str = 'auto', data_root: str | None = None,
-          download: bool = False, progress: bool = True, compile: bool = False, precision: str = 'auto', workers: int = 4
-          ) -> tuple[dict, Farmer]:
+def _check_run_dir(out: Path, resume: bool) -> None:
+    if resume and not (out / 'checkpoint.safetensors').is_file():
+        raise ValueError(f"cannot resume: {out} holds no checkpoint.safetensors")
+    if not resume and out.exists() and any(out.iterdir()):
+        raise ValueError(
+            f"run directory {out} is not empty; pass --resume {out} to continue it, or choose another --out"
+        )
+
+
+def train(
+    cfg: FarmerConfig,
+    out: str | Path,
+    resume: bool = False,
+    device: str = 'auto',
+    data_root: str | None = None,
+    download: bool = False,
+    progress: bool = True,
+    compile: bool = False,
+    precision: str = 'auto',
+    workers: int = 4,
+) -> tuple[dict, Farmer]:
     "Train `cfg` into run directory `out` (or continue it); return (summary, the trained model) (the summary on rank 0 only)."
     out, dev = Path(out), pick_device(device)
     d = init_distributed(dev)
     _check_run_dir(out, resume)
     sets = run_splits(cfg, data_root, download)
-    if cfg.batch_size % d.world: raise ValueError(f"batch_size {cfg.batch_size} is not divisible by the {d.world} processes")
+    if cfg.batch_size % d.world:
+        raise ValueError(f"batch_size {cfg.batch_size} is not divisible by the {d.world} processes")
     torch.manual_seed(cfg.seed)
     model = Farmer(cfg).to(dev)
     net, rows = DDP(model) if d.world > 1 else model, rank_rows(cfg, d)
+
     def loss(fwd):
         def step_loss(step: int, batch: tuple[torch.Tensor, torch.Tensor]):
             x, y, sigma = make_batch(step, *batch, rows, cfg)
-            with autocast(dev, precision): o = fwd(x.to(dev, non_blocking=True), y.to(dev, non_blocking=True))
-            return o['loss'], dict(bpd=o['bpd'].mean(), **{k: o[k].mean() / cfg.D for k in ('nll_I', 'nll_R', 'logdet')}, sigma=sigma)
+            with autocast(dev, precision):
+                o = fwd(x.to(dev, non_blocking=True), y.to(dev, non_blocking=True))
+            return o['loss'], dict(
+                bpd=o['bpd'].mean(), **{k: o[k].mean() / cfg.D for k in ('nll_I', 'nll_R', 'logdet')}, sigma=sigma
+            )
+
         return step_loss
+
     def evaluate(step: int, state: dict) -> dict:
         bpd, se = heldout_bpd(model, sets['val'], dev, precision=precision, workers=workers)
-        if step == 0: state['init_val_bpd'] = bpd
+        if step == 0:
+            state['init_val_bpd'] = bpd
         if bpd < state.get('best_val_bpd', math.inf):
             state.update(best_val_bpd=bpd, best_step=step)
-            save_checkpoint(out / 'best.safetensors', model.state_dict(), dict(config=cfg.to_dict(), step=step, val_bpd=bpd))
+            save_checkpoint(
+                out / 'best.safetensors', model.state_dict(), dict(config=cfg.to_dict(), step=step, val_bpd=bpd)
+            )
         return dict(val_bpd=bpd, val_bpd_se=se)
-    if d.main and not resume: out.mkdir(parents=True, exist_ok=True); (out / 'config.json').write_text(json.dumps(cfg.to_dict(), indent=1))
-    state = optimise(model, cfg, out / 'checkpoint.safetensors', out / 'metrics.jsonl', cfg.to_dict(),
-                     loss(torch.compile(net) if compile else net), lambda start: step_loader(sets['train'], cfg, start, d, workers),
-                     evaluate, resume, d, progress, f'farmer-train {cfg.dataset}', eager_loss=loss(net) if compile else None)
+
+    if d.main and not resume:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / 'config.json').write_text(json.dumps(cfg.to_dict(), indent=1))
+    state = optimise(
+        model,
+        cfg,
+        out / 'checkpoint.safetensors',
+        out / 'metrics.jsonl',
+        cfg.to_dict(),
+        loss(torch.compile(net) if compile else net),
+        lambda start: step_loader(sets['train'], cfg, start, d, workers),
+        evaluate,
+        resume,
+        d,
+        progress,
+        f'farmer-train {cfg.dataset}',
+        eager_loss=loss(net) if compile else None,
+    )
     return (_finish(out, cfg, state, sets['test'], dev, precision, workers) if d.main else {}), model
 
 # %% ../nbs/11_train.ipynb #da02b108
@@ -114,10 +186,19 @@ def _finish(out: Path, cfg: FarmerConfig, state: dict, test: ImageSet, dev, prec
     "Score the best weights on the test split (once), plot the curves, write `summary.json`."
     final = [r for r in read_jsonl(out / 'metrics.jsonl') if 'val_bpd' in r][-1]
     test_bpd, test_se = heldout_bpd(load_run_model(out, 'best', dev), test, dev, precision=precision, workers=workers)
-    summary = dict(steps=cfg.steps, init_val_bpd=state['init_val_bpd'], final_val_bpd=final['val_bpd'],
-                   best_val_bpd=state['best_val_bpd'], best_step=state['best_step'], test_bpd=test_bpd, test_bpd_se=test_se,
-                   skipped_steps=state['skipped'], images_per_s=round(state['images'] / max(state['train_s'], 1e-9), 1),
-                   train_s=round(state['train_s'], 1), wall_s=round(state['wall_s'], 1))
+    summary = dict(
+        steps=cfg.steps,
+        init_val_bpd=state['init_val_bpd'],
+        final_val_bpd=final['val_bpd'],
+        best_val_bpd=state['best_val_bpd'],
+        best_step=state['best_step'],
+        test_bpd=test_bpd,
+        test_bpd_se=test_se,
+        skipped_steps=state['skipped'],
+        images_per_s=round(state['images'] / max(state['train_s'], 1e-9), 1),
+        train_s=round(state['train_s'], 1),
+        wall_s=round(state['wall_s'], 1),
+    )
     (out / 'figures').mkdir(exist_ok=True)
     plot_metrics(out / 'metrics.jsonl', out / 'figures' / 'loss.png')
     (out / 'summary.json').write_text(json.dumps(summary, indent=1))
@@ -131,35 +212,67 @@ def build_parser() -> ArgParser:
     p.add_argument('--out', help='run directory (default runs/<preset>); must be new or empty')
     p.add_argument('--resume', metavar='DIR', help='continue the run in DIR exactly where its checkpoint left it')
     p.add_argument('--device', default='auto', help="'auto', 'cpu', 'cuda', 'cuda:1', ...")
-    p.add_argument('--precision', default='auto', choices=PRECISIONS, help="'auto': bf16 autocast on CUDA, fp32 on a CPU")
-    p.add_argument('--compile', action='store_true', help='torch.compile the training step (falls back to eager if it fails)')
-    p.add_argument('--workers', type=int, default=4, help='data-loading processes for streamed datasets (ImageNet, folder)')
-    p.add_argument('--data-root', help='where fashion-mnist/mnist/cifar10/imagenet/folder data live (default $FARMER_DATA, else ~/.cache/farmer)')
+    p.add_argument(
+        '--precision', default='auto', choices=PRECISIONS, help="'auto': bf16 autocast on CUDA, fp32 on a CPU"
+    )
+    p.add_argument(
+        '--compile', action='store_true', help='torch.compile the training step (falls back to eager if it fails)'
+    )
+    p.add_argument(
+        '--workers', type=int, default=4, help='data-loading processes for streamed datasets (ImageNet, folder)'
+    )
+    p.add_argument(
+        '--data-root',
+        help='where fashion-mnist/mnist/cifar10/imagenet/folder data live (default $FARMER_DATA, else ~/.cache/farmer)',
+    )
     p.add_argument('--download', action='store_true', help='allow torchvision to download fashion-mnist/mnist/cifar10')
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
     add_dataclass_flags(p.add_argument_group('config (any FarmerConfig field)'), FarmerConfig, 'cfg')
     return p
+
 
 def config_from_args(args) -> tuple[FarmerConfig, Path, bool]:
     "(config, run directory, resume?) from parsed flags; a resumed run takes its config from the run."
     over = dataclass_overrides(args, 'cfg')
     if args.resume:
         path = Path(args.resume) / 'config.json'
-        if not path.is_file(): raise ValueError(f"cannot resume: {path} does not exist")
+        if not path.is_file():
+            raise ValueError(f"cannot resume: {path} does not exist")
         return FarmerConfig.from_dict({**json.loads(path.read_text()), **over}), Path(args.resume), True
     return preset(args.preset, **over), Path(args.out or f'runs/{args.preset}'), False
+
 
 def main(argv: list[str] | None = None):
     "Console script `farmer-train` (also `python -m farmer.train`, which `torchrun` runs)."
     args = build_parser().parse_args(argv)
-    def run():
-        if args.workers < 0: raise ValueError(f"--workers must be >= 0, got {args.workers}")
-        cfg, out, resume = config_from_args(args)
-        s, _ = train(cfg, out, resume, args.device, args.data_root, args.download, not args.no_progress, args.compile, args.precision, args.workers)
-        if s: print(f"validation BPD: init {s['init_val_bpd']:.4f}, final {s['final_val_bpd']:.4f}, best {s['best_val_bpd']:.4f} (step {s['best_step']}); "
-                    f"test BPD of the best weights {s['test_bpd']:.4f} ± {s['test_bpd_se']:.4f}\n{s['images_per_s']:.0f} images/s; "
-                    f"{s['skipped_steps']} skipped steps; {s['wall_s']:.0f} s; run in {out} (samples: farmer-sample --run {out})")
-    exit_on_error('farmer-train', run)
-    if torch.distributed.is_initialized(): torch.distributed.destroy_process_group()
 
-if __name__ == '__main__' and not in_ipython(): main()   # not when a notebook runs this cell
+    def run():
+        if args.workers < 0:
+            raise ValueError(f"--workers must be >= 0, got {args.workers}")
+        cfg, out, resume = config_from_args(args)
+        s, _ = train(
+            cfg,
+            out,
+            resume,
+            args.device,
+            args.data_root,
+            args.download,
+            not args.no_progress,
+            args.compile,
+            args.precision,
+            args.workers,
+        )
+        if s:
+            print(
+                f"validation BPD: init {s['init_val_bpd']:.4f}, final {s['final_val_bpd']:.4f}, best {s['best_val_bpd']:.4f} (step {s['best_step']}); "
+                f"test BPD of the best weights {s['test_bpd']:.4f} ± {s['test_bpd_se']:.4f}\n{s['images_per_s']:.0f} images/s; "
+                f"{s['skipped_steps']} skipped steps; {s['wall_s']:.0f} s; run in {out} (samples: farmer-sample --run {out})"
+            )
+
+    exit_on_error('farmer-train', run)
+    if torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+
+
+if __name__ == '__main__' and not in_ipython():
+    main()  # not when a notebook runs this cell

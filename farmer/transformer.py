@@ -14,6 +14,7 @@ __all__ = ['KVCache', 'Attention', 'Layer', 'Transformer']
 # %% ../nbs/03_transformer.ipynb #db08c71b
 class KVCache:
     "Preallocated keys and values `[L, B, H, T_max, hd]` for every layer, filled up to `pos`."
+
     def __init__(self, layers: int, batch: int, heads: int, max_len: int, head_dim: int, device=None, dtype=None):
         shape = (layers, batch, heads, max_len, head_dim)
         self.k, self.v = torch.zeros(shape, device=device, dtype=dtype), torch.zeros(shape, device=device, dtype=dtype)
@@ -22,12 +23,13 @@ class KVCache:
     def write(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         "Store `k, v` `[B, H, T, hd]` at `pos..pos+T-1`; return all keys and values so far `[B, H, pos+T, hd]`."
         end = self.pos + k.shape[2]
-        self.k[layer, :, :, self.pos:end], self.v[layer, :, :, self.pos:end] = k, v
+        self.k[layer, :, :, self.pos : end], self.v[layer, :, :, self.pos : end] = k, v
         return self.k[layer, :, :, :end], self.v[layer, :, :, :end]
 
 # %% ../nbs/03_transformer.ipynb #d353ba61
 class Attention(nn.Module):
     "Multi-head self-attention, causal or not, optionally through a `KVCache`."
+
     def __init__(self, width: int, heads: int):
         super().__init__()
         self.heads, self.qkv, self.proj = heads, nn.Linear(width, 3 * width), nn.Linear(width, width)
@@ -37,15 +39,21 @@ class Attention(nn.Module):
         B, T, W = x.shape
         q, k, v = self.qkv(x).view(B, T, 3, self.heads, W // self.heads).permute(2, 0, 3, 1, 4)  # each [B, H, T, hd]
         P = 0
-        if cache is not None: P = cache.pos; k, v = cache.write(layer, k, v)
+        if cache is not None:
+            P = cache.pos
+            k, v = cache.write(layer, k, v)
         mask = None
-        if causal and T > 1 and P > 0:   # new tokens after cached ones: query i sees keys 0..P+i
-            mask = torch.arange(P + T, device=x.device)[None] <= (P + torch.arange(T, device=x.device))[:, None]  # [T, P+T]
+        if causal and T > 1 and P > 0:  # new tokens after cached ones: query i sees keys 0..P+i
+            mask = (
+                torch.arange(P + T, device=x.device)[None] <= (P + torch.arange(T, device=x.device))[:, None]
+            )  # [T, P+T]
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal and T > 1 and P == 0)
         return self.proj(out.transpose(1, 2).reshape(B, T, W))
 
+
 class Layer(nn.Module):
     "Pre-LN Transformer layer: `x + attn(ln(x))`, then `x + mlp(ln(x))`."
+
     def __init__(self, width: int, heads: int, mlp_ratio: int = 4):
         super().__init__()
         self.ln1, self.attn, self.ln2 = nn.LayerNorm(width), Attention(width, heads), nn.LayerNorm(width)
@@ -58,6 +66,7 @@ class Layer(nn.Module):
 # %% ../nbs/03_transformer.ipynb #684cceaf
 class Transformer(nn.Module):
     "Learned positions + `layers` pre-LN layers + final LayerNorm: `[B, T, W] -> [B, T, W]`."
+
     def __init__(self, width: int, layers: int, heads: int, max_len: int, mlp_ratio: int = 4, causal: bool = True):
         super().__init__()
         self.causal, self.heads, self.max_len = causal, heads, max_len
@@ -68,13 +77,22 @@ class Transformer(nn.Module):
     def forward(self, h: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
         "`h` `[B, T, W]` (new tokens after the `cache.pos` cached ones) -> `[B, T, W]`."
         P = 0 if cache is None else cache.pos
-        h = h + self.pos[P:P + h.shape[1]]
-        for i, layer in enumerate(self.layers): h = layer(h, self.causal, cache, i)
-        if cache is not None: cache.pos += h.shape[1]
+        h = h + self.pos[P : P + h.shape[1]]
+        for i, layer in enumerate(self.layers):
+            h = layer(h, self.causal, cache, i)
+        if cache is not None:
+            cache.pos += h.shape[1]
         return self.ln(h)
 
     def new_cache(self, batch: int, device=None, dtype=None) -> KVCache:
         "An empty cache for `batch` sequences of up to `max_len` tokens."
         W = self.pos.shape[1]
-        return KVCache(len(self.layers), batch, self.heads, self.max_len, W // self.heads,
-                       device or self.pos.device, dtype or self.pos.dtype)
+        return KVCache(
+            len(self.layers),
+            batch,
+            self.heads,
+            self.max_len,
+            W // self.heads,
+            device or self.pos.device,
+            dtype or self.pos.dtype,
+        )

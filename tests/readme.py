@@ -7,66 +7,97 @@ figures/likelihood.json, written by `python bench/likelihood.py`, and figures/sa
 chapter in FULL mode) and the claims in one line each (from figures/claims.json, written by the analysis chapters);
 `python tests/readme.py` refreshes both in nbs/index.ipynb first.
 """
+
 import json, statistics
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASETS = {'digits': 'digits', 'fashion-mnist': 'Fashion-MNIST'}
 
-HEADLINE_START = '<!-- headline: generated from figures/likelihood.json and figures/samples.json by `python tests/readme.py` -->'
+HEADLINE_START = (
+    '<!-- headline: generated from figures/likelihood.json and figures/samples.json by `python tests/readme.py` -->'
+)
 HEADLINE_END = '<!-- end of headline -->'
 CLAIMS_START = '<!-- claims in one line each: generated from figures/claims.json by `python tests/readme.py` -->'
 CLAIMS_END = '<!-- end of claims -->'
+
 
 def _load(name: str) -> dict:
     p = ROOT / 'figures' / name
     return json.loads(p.read_text()) if p.is_file() else {}
 
+
 def headline() -> str:
     "The headline table: likelihood against the tuned AF, and the samples of the sample-recipe model."
     lik, smp = _load('likelihood.json'), _load('samples.json')
-    rows = {k: [] for k in ('best FARMER, test BPD', 'AF alone, test BPD', 'FARMER against the AF', 'samples: unguided FID / consistency',
-                            'samples: resampling CFG, FID / consistency', 'FID of real training images (the floor)')}
+    rows = {
+        k: []
+        for k in (
+            'best FARMER, test BPD',
+            'AF alone, test BPD',
+            'FARMER against the AF',
+            'samples: unguided FID / consistency',
+            'samples: resampling CFG, FID / consistency',
+            'FID of real training images (the floor)',
+        )
+    }
     for ds in DATASETS:
         r = lik.get(ds, {})
         farmers = {n: v for n, v in r.items() if n.startswith('FARMER')}
         if farmers and 'AF alone' in r:
-            name, best = min(farmers.items(), key=lambda kv: statistics.mean(kv[1]['val_bpd']))      # the best variant, on validation
+            name, best = min(
+                farmers.items(), key=lambda kv: statistics.mean(kv[1]['val_bpd'])
+            )  # the best variant, on validation
             af, g = r['AF alone'], best['vs_af_pct']
-            rows['best FARMER, test BPD'].append(f"{best['mean']:.3f} [{best['ci'][0]:.3f}, {best['ci'][1]:.3f}] ({name.removeprefix('FARMER, ')})")
+            rows['best FARMER, test BPD'].append(
+                f"{best['mean']:.3f} [{best['ci'][0]:.3f}, {best['ci'][1]:.3f}] ({name.removeprefix('FARMER, ')})"
+            )
             rows['AF alone, test BPD'].append(f"{af['mean']:.3f} [{af['ci'][0]:.3f}, {af['ci'][1]:.3f}]")
             rows['FARMER against the AF'].append(f"{g[0]:.1f}% lower [{g[1]:.1f}, {g[2]:.1f}]")
         else:
-            for k in ('best FARMER, test BPD', 'AF alone, test BPD', 'FARMER against the AF'): rows[k].append('not measured')
+            for k in ('best FARMER, test BPD', 'AF alone, test BPD', 'FARMER against the AF'):
+                rows[k].append('not measured')
         s = smp.get(ds)
         if s:
             m = lambda v: statistics.mean(v)
-            rows['samples: unguided FID / consistency'].append(f"{m(s['none']['fid']):.1f} / {m(s['none']['consistency']):.2f} ({s['model']})")
+            rows['samples: unguided FID / consistency'].append(
+                f"{m(s['none']['fid']):.1f} / {m(s['none']['consistency']):.2f} ({s['model']})"
+            )
             rows['samples: resampling CFG, FID / consistency'].append(
-                f"{m(s['resample']['fid']):.1f} / {m(s['resample']['consistency']):.2f} (w = {s['resample']['w']:g})")
+                f"{m(s['resample']['fid']):.1f} / {m(s['resample']['consistency']):.2f} (w = {s['resample']['w']:g})"
+            )
             rows['FID of real training images (the floor)'].append(f"{s['floor_fid']:.2f}")
         else:
-            for k in list(rows)[3:]: rows[k].append('not measured')
+            for k in list(rows)[3:]:
+                rows[k].append('not measured')
     lines = ['| | ' + ' | '.join(DATASETS.values()) + ' |', '|---' * (len(DATASETS) + 1) + '|']
     return '\n'.join(lines + [f"| {k} | {' | '.join(v)} |" for k, v in rows.items()])
+
 
 def claims_lines() -> str:
     "One line per claim: its text and its verdict on each dataset."
     from farmer.analysis import CLAIMS
+
     d = _load('claims.json')
     out = []
     for k in CLAIMS:
         e = next((d[ds][k] for ds in DATASETS if k in d.get(ds, {})), None)
-        if e is None: continue
-        verdicts = '; '.join(f"{label}: **{d[ds][k]['reproduces']}**" if k in d.get(ds, {}) else f"{label}: not measured"
-                             for ds, label in DATASETS.items())
+        if e is None:
+            continue
+        verdicts = '; '.join(
+            f"{label}: **{d[ds][k]['reproduces']}**" if k in d.get(ds, {}) else f"{label}: not measured"
+            for ds, label in DATASETS.items()
+        )
         out.append(f"- {e['claim']}: {verdicts}")
     return '\n'.join(out)
 
+
 BLOCKS = ((HEADLINE_START, HEADLINE_END, headline), (CLAIMS_START, CLAIMS_END, claims_lines))
+
 
 def block(start: str, end: str, make) -> str:
     return f"{start}\n{make()}\n{end}"
+
 
 def refresh(nb_path: Path = ROOT / 'nbs' / 'index.ipynb') -> None:
     "Rewrite the generated blocks of the index notebook's markdown."
@@ -79,13 +110,17 @@ def refresh(nb_path: Path = ROOT / 'nbs' / 'index.ipynb') -> None:
                 c['source'] = (head + block(start, end, make) + rest.split(end, 1)[1]).splitlines(True)
     nb_path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + '\n')
 
+
 def render(nb_path: Path = ROOT / 'nbs' / 'index.ipynb') -> str:
     parts = []
     for c in json.loads(nb_path.read_text())['cells']:
         src = ''.join(c['source']).strip('\n')
-        if c['cell_type'] == 'markdown': parts.append(src)
-        elif not any(l.strip() in ('#| hide', '#|hide') for l in src.splitlines()): parts.append(f'```python\n{src}\n```')
+        if c['cell_type'] == 'markdown':
+            parts.append(src)
+        elif not any(l.strip() in ('#| hide', '#|hide') for l in src.splitlines()):
+            parts.append(f'```python\n{src}\n```')
     return '\n\n'.join(parts) + '\n'
+
 
 if __name__ == '__main__':
     refresh()

@@ -6,11 +6,14 @@ from farmer.sampling import generate
 from farmer.af import perturb_parameters
 from farmer.data import dequantize_uniform, to_model_space, load_dataset
 
+
 def _model(cfg, std=0.02):
     return perturb_parameters(Farmer(cfg).double(), std)
 
+
 def _x(cfg, B=3):
     return torch.randn(B, cfg.channels, cfg.image_size, cfg.image_size, dtype=torch.float64).clamp(-1, 1)
+
 
 def test_public_api_shapes(tiny):
     m = Farmer(preset('digits', K_I=8))
@@ -23,16 +26,18 @@ def test_public_api_shapes(tiny):
     assert imgs.shape == (4, 1, 8, 8) and imgs.dtype == torch.uint8
     assert torch.equal(imgs, generate(m, y, generator=torch.Generator().manual_seed(0)))
 
+
 def test_ar_causal_mask_and_redundant_dependence(tiny):
     m = _model(tiny)
     z_I = torch.randn(1, tiny.tokens, tiny.dim_I, dtype=torch.float64, requires_grad=True)
     g_I, g_R = m.ar(z_I, torch.tensor([1]))
     for i in range(tiny.tokens):
         out = g_I.logits[0, i].sum() + g_I.mean[0, i].sum() + g_I.log_sigma[0, i].sum()
-        gi, = torch.autograd.grad(out, z_I, retain_graph=True)
+        (gi,) = torch.autograd.grad(out, z_I, retain_graph=True)
         assert gi[0, i:].abs().max() == 0 and (i == 0 or gi[0, :i].abs().sum(-1).min() > 0)
-    gr, = torch.autograd.grad(g_R.mean.sum() + g_R.log_sigma.sum() + g_R.logits.sum(), z_I)
-    assert (gr[0].abs().sum(-1) > 0).all()                         # G_{N+1} sees every z^I
+    (gr,) = torch.autograd.grad(g_R.mean.sum() + g_R.log_sigma.sum() + g_R.logits.sum(), z_I)
+    assert (gr[0].abs().sum(-1) > 0).all()  # G_{N+1} sees every z^I
+
 
 def test_redundant_gmm_ignores_z_R(tiny):
     "An image whose latent differs only in z^R: nll_I and the shared GMM are unchanged, nll_R moves only through the density at the new z^R."
@@ -42,20 +47,23 @@ def test_redundant_gmm_ignores_z_R(tiny):
     z_R2 = z_R + 0.5 * torch.randn_like(z_R)
     x2 = m.decode(m.from_ar(z_I, z_R2))
     back_I, back_R = m.split(m.to_ar_order(m.encode(x2)[0]))
-    assert torch.allclose(back_I, z_I, atol=1e-9) and torch.allclose(back_R, z_R2, atol=1e-9)   # x2 carries exactly (z_I, z_R2)
+    assert torch.allclose(back_I, z_I, atol=1e-9) and torch.allclose(
+        back_R, z_R2, atol=1e-9
+    )  # x2 carries exactly (z_I, z_R2)
     out, out2 = m(x, y), m(x2, y)
     assert torch.allclose(out2['nll_I'], out['nll_I'], atol=1e-8)
-    _, g_R = m.ar(z_I, y)                                                   # the shared GMM predicted from x's z^I alone
+    _, g_R = m.ar(z_I, y)  # the shared GMM predicted from x's z^I alone
     want = -sum(g_R.log_prob(z_R2[:, i]) for i in range(tiny.tokens))
     assert torch.allclose(out2['nll_R'], want, atol=1e-8) and (out2['nll_R'] - out['nll_R']).abs().min() > 1e-3
+
 
 def test_split_merge_and_nll_bookkeeping(tiny):
     m = _model(tiny)
     x, y = _x(tiny), torch.tensor([0, 1, 2])
     z, logdet = m.encode(x)
     z_I, z_R = m.split(m.to_ar_order(z))
-    assert torch.equal(m.from_ar(z_I, z_R), z)                     # split/merge and the final permute are bijections
-    assert torch.allclose(m.decode(m.from_ar(z_I, z_R)), x, atol=1e-10)   # stored z_R, no resampling
+    assert torch.equal(m.from_ar(z_I, z_R), z)  # split/merge and the final permute are bijections
+    assert torch.allclose(m.decode(m.from_ar(z_I, z_R)), x, atol=1e-10)  # stored z_R, no resampling
     out = m(x, y)
     g_I, g_R = m.ar(z_I, y)
     nll_I = -g_I.log_prob(z_I).sum(1)
@@ -65,23 +73,29 @@ def test_split_merge_and_nll_bookkeeping(tiny):
     assert torch.allclose(out['loss'] * tiny.D, out['nll'].mean(), atol=1e-12)
     assert torch.allclose(out['bpd'], out['nll'] / (tiny.D * math.log(2)) + 7, atol=1e-12)
 
+
 def test_k1_equals_af_with_final_gaussian_block(tiny):
     "Paper A.1: with K = 1 and no split, the AR is one more affine AF block with an N(0, I) prior."
     from farmer.analysis import k1_flow_nll
+
     m = _model(tiny.replace(K_I=1, d_I=None))
     x, y = _x(m.cfg), torch.tensor([2, 0, 1])
     assert torch.allclose(m(x, y)['nll'], k1_flow_nll(m, x, y), atol=1e-9)
-    with pytest.raises(ValueError, match='K_I=1 and d_I=None'): k1_flow_nll(_model(tiny), x, y)
+    with pytest.raises(ValueError, match='K_I=1 and d_I=None'):
+        k1_flow_nll(_model(tiny), x, y)
+
 
 @pytest.mark.slow
 def test_bpd_sanity_identity_flow_standard_normal():
     cfg = FarmerConfig(d_I=None, K_I=1)
     m = Farmer(cfg)
-    nn.init.zeros_(m.ar.head_I.proj.weight)                       # prior exactly N(0, I), AF exactly identity
+    nn.init.zeros_(m.ar.head_I.proj.weight)  # prior exactly N(0, I), AF exactly identity
     k = torch.randint(0, 256, (8192, 1, 8, 8), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
-    with torch.no_grad(): bpd = m(dequantize_uniform(k, generator=torch.Generator().manual_seed(1)))['bpd'].mean()
-    expected = (1 / 6 + 0.5 * math.log(2 * math.pi)) / math.log(2) + 7   # 8.566
+    with torch.no_grad():
+        bpd = m(dequantize_uniform(k, generator=torch.Generator().manual_seed(1)))['bpd'].mean()
+    expected = (1 / 6 + 0.5 * math.log(2 * math.pi)) / math.log(2) + 7  # 8.566
     assert abs(bpd.item() - expected) < 0.005
+
 
 def test_bpd_invariant_to_data_convention(tiny):
     m1 = _model(tiny)
@@ -94,22 +108,30 @@ def test_bpd_invariant_to_data_convention(tiny):
     assert torch.allclose(o1['nll'] - o2['nll'], torch.full((4,), tiny.D * math.log(2), dtype=torch.float64), atol=1e-9)
     assert torch.allclose(o1['bpd'], o2['bpd'], atol=1e-9)
 
+
 @pytest.mark.parametrize('blocks', [1, 2, 3, 4])
 @pytest.mark.parametrize('final_permute', [True, False])
 def test_final_permute_direction(tiny, blocks, final_permute):
     "The AR's dependency direction (in natural token order) is opposite to the last AF block's iff final_permute."
     m = _model(tiny.replace(af_blocks=blocks, final_permute=final_permute))
     x = torch.randn(1, tiny.tokens, tiny.d, dtype=torch.float64, requires_grad=True)
-    z0, _ = m.af.blocks[-1](x)                                    # last block: does token 1 depend on token 0?
+    z0, _ = m.af.blocks[-1](x)  # last block: does token 1 depend on token 0?
     af_forward = torch.autograd.grad(z0[0, 1].sum(), x)[0][0, 0].abs().sum() > 0
     z = torch.randn(1, tiny.tokens, tiny.d, dtype=torch.float64, requires_grad=True)
     g_I, _ = m.ar(m.split(m.to_ar_order(z))[0], torch.tensor([0]))
-    g_nat = g_I.mean.flip(1) if m.ar_flip else g_I.mean              # mixtures back in natural token order
+    g_nat = g_I.mean.flip(1) if m.ar_flip else g_I.mean  # mixtures back in natural token order
     ar_forward = torch.autograd.grad(g_nat[0, 1].sum(), z)[0][0, 0].abs().sum() > 0
     assert (af_forward != ar_forward) == final_permute
 
+
 def test_ablation_flags_share_the_model(tiny):
-    for kw in (dict(d_I=None), dict(redundant='normal'), dict(K_I=1, d_I=None), dict(cond_repeat=1), dict(final_permute=False)):
+    for kw in (
+        dict(d_I=None),
+        dict(redundant='normal'),
+        dict(K_I=1, d_I=None),
+        dict(cond_repeat=1),
+        dict(final_permute=False),
+    ):
         m = _model(tiny.replace(**kw))
         out = m(_x(tiny), torch.tensor([0, 1, 2]))
         assert torch.isfinite(out['loss'])
@@ -117,8 +139,9 @@ def test_ablation_flags_share_the_model(tiny):
     x = _x(tiny)
     z_I, z_R = m.split(m.to_ar_order(m.encode(x)[0]))
     out = m(x, torch.tensor([0, 1, 2]))
-    assert torch.allclose(out['nll_R'], (0.5 * z_R ** 2 + 0.5 * math.log(2 * math.pi)).sum((1, 2)))
+    assert torch.allclose(out['nll_R'], (0.5 * z_R**2 + 0.5 * math.log(2 * math.pi)).sum((1, 2)))
     assert m.ar.head_R is None and _model(tiny.replace(d_I=None)).ar.head_R is None
+
 
 def test_one_batch_overfit():
     cfg = preset('digits')
@@ -130,10 +153,13 @@ def test_one_batch_overfit():
     losses = []
     for _ in range(30):
         out = m(x + 0.05 * torch.randn_like(x), y)
-        opt.zero_grad(); out['loss'].backward()
+        opt.zero_grad()
+        out['loss'].backward()
         assert all(torch.isfinite(p.grad).all() for p in m.parameters() if p.grad is not None)
-        opt.step(); losses.append(out['loss'].item())
+        opt.step()
+        losses.append(out['loss'].item())
     assert losses[-1] < losses[0] - 0.3
+
 
 def test_ar_cached_sampling_matches_teacher_forcing(tiny):
     "At s=0, red_scale=0 and K=1 each sampled token is the mean its mixture predicted; re-scoring in one pass agrees."
@@ -141,18 +167,31 @@ def test_ar_cached_sampling_matches_teacher_forcing(tiny):
     y = torch.tensor([0, 2])
     z_I, z_R = m.ar.sample(y, Unguided(s=0.0, red_scale=0.0), torch.Generator().manual_seed(0))
     g_I, g_R = m.ar(z_I, y)
-    assert torch.allclose(g_I.mean[:, :, 0], z_I, atol=1e-10) and torch.allclose(g_R.mean[:, 0, None].expand_as(z_R), z_R, atol=1e-10)
+    assert torch.allclose(g_I.mean[:, :, 0], z_I, atol=1e-10) and torch.allclose(
+        g_R.mean[:, 0, None].expand_as(z_R), z_R, atol=1e-10
+    )
+
 
 def test_bad_input(tiny):
-    with pytest.raises(ValueError, match=r'images must be \[B, 1, 4, 4\]'): Farmer(tiny)(torch.zeros(2, 1, 8, 8))
-    with pytest.raises(ValueError, match='images must be float'): Farmer(tiny)(torch.zeros(2, 1, 4, 4, dtype=torch.uint8))
-    with pytest.raises(ValueError, match=r'labels must be in 0..2'): Farmer(tiny)(torch.zeros(2, 1, 4, 4), torch.tensor([0, 7]))
-    with pytest.raises(ValueError, match='labels must have shape'): Farmer(tiny)(torch.zeros(2, 1, 4, 4), torch.tensor([0]))
-    with pytest.raises(ValueError, match='not divisible by patch 3'): FarmerConfig(image_size=8, patch=3)
-    with pytest.raises(ValueError, match=r'd_I must be None or in 1..d=4'): FarmerConfig(d_I=9)
-    with pytest.raises(ValueError, match="unknown preset 'cifar'"): preset('cifar')
-    with pytest.raises(ValueError, match="unknown config key 'k_i'"): preset('digits', k_i=3)
-    with pytest.raises(ValueError, match="unknown config key"): FarmerConfig.from_dict({'nope': 1})
+    with pytest.raises(ValueError, match=r'images must be \[B, 1, 4, 4\]'):
+        Farmer(tiny)(torch.zeros(2, 1, 8, 8))
+    with pytest.raises(ValueError, match='images must be float'):
+        Farmer(tiny)(torch.zeros(2, 1, 4, 4, dtype=torch.uint8))
+    with pytest.raises(ValueError, match=r'labels must be in 0..2'):
+        Farmer(tiny)(torch.zeros(2, 1, 4, 4), torch.tensor([0, 7]))
+    with pytest.raises(ValueError, match='labels must have shape'):
+        Farmer(tiny)(torch.zeros(2, 1, 4, 4), torch.tensor([0]))
+    with pytest.raises(ValueError, match='not divisible by patch 3'):
+        FarmerConfig(image_size=8, patch=3)
+    with pytest.raises(ValueError, match=r'd_I must be None or in 1..d=4'):
+        FarmerConfig(d_I=9)
+    with pytest.raises(ValueError, match="unknown preset 'cifar'"):
+        preset('cifar')
+    with pytest.raises(ValueError, match="unknown config key 'k_i'"):
+        preset('digits', k_i=3)
+    with pytest.raises(ValueError, match="unknown config key"):
+        FarmerConfig.from_dict({'nope': 1})
+
 
 def test_param_counts_match_paper_table1():
     c11, c19 = param_counts(preset('imagenet256-1.1b')), param_counts(preset('imagenet256-1.9b'))
@@ -160,40 +199,57 @@ def test_param_counts_match_paper_table1():
     assert abs(c11['ar'] / 295e6 - 1) < 0.05 and abs(c11['af'] / 828e6 - 1) < 0.05
     assert abs(param_counts(preset('imagenet64-556m'))['total'] / 556e6 - 1) < 0.05
 
+
 @pytest.mark.parametrize('basis', ['dct', 'haar', 'random'])
 def test_token_basis_is_an_exact_rotation(tiny, basis):
     "An orthonormal token basis: exact round trip, log-det of encode still the brute-force one, and the BPD of a rotation-invariant model unchanged."
     from farmer.af import logdet_bruteforce
+
     m = _model(tiny.replace(basis=basis), 0.05).eval()
     x = _x(m.cfg)
-    with torch.no_grad(): z, ld = m.encode(x)
+    with torch.no_grad():
+        z, ld = m.encode(x)
     assert torch.allclose(m.decode(z), x, atol=1e-10)
     assert torch.allclose(ld, logdet_bruteforce(lambda v: m.encode(v)[0], x), atol=1e-8)
-    assert not torch.allclose(m.to_tokens(x), _model(tiny).to_tokens(x))          # the basis is applied
+    assert not torch.allclose(m.to_tokens(x), _model(tiny).to_tokens(x))  # the basis is applied
     cfg = FarmerConfig(d_I=None, K_I=1)
     pixel, rotated = Farmer(cfg).double(), Farmer(cfg.replace(basis=basis)).double()
-    for net in (pixel, rotated): nn.init.zeros_(net.ar.head_I.proj.weight)     # AF identity, prior N(0, I): rotation invariant
+    for net in (pixel, rotated):
+        nn.init.zeros_(net.ar.head_I.proj.weight)  # AF identity, prior N(0, I): rotation invariant
     k = torch.randint(0, 256, (64, 1, 8, 8), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
     xx = dequantize_uniform(k, generator=torch.Generator().manual_seed(1)).double()
-    with torch.no_grad(): assert torch.allclose(pixel(xx)['bpd'], rotated(xx)['bpd'], atol=1e-10)
+    with torch.no_grad():
+        assert torch.allclose(pixel(xx)['bpd'], rotated(xx)['bpd'], atol=1e-10)
+
 
 def test_token_basis_bad_input():
-    with pytest.raises(ValueError, match="basis must be 'pixel', 'dct', 'haar' or 'random'"): FarmerConfig(basis='fourier')
-    with pytest.raises(ValueError, match="mix must be 'none' or 'lu'"): FarmerConfig(mix='glow')
-    with pytest.raises(ValueError, match="needs a power-of-two patch, got patch 7"): preset('fashion-mnist', basis='haar')
+    with pytest.raises(ValueError, match="basis must be 'pixel', 'dct', 'haar' or 'random'"):
+        FarmerConfig(basis='fourier')
+    with pytest.raises(ValueError, match="mix must be 'none' or 'lu'"):
+        FarmerConfig(mix='glow')
+    with pytest.raises(ValueError, match="needs a power-of-two patch, got patch 7"):
+        preset('fashion-mnist', basis='haar')
+
 
 def test_learned_channel_mixing_is_an_exact_flow_part(tiny):
     "mix='lu': the log-det of encode is still the brute-force one (fp64), decode inverts it, it learns, and K = 1 is still an AF."
     from farmer.af import logdet_bruteforce
     from farmer.analysis import k1_flow_nll
+
     m = _model(tiny.replace(mix='lu'), 0.05).eval()
-    assert m.mix is not None and not torch.allclose(m.mix.weight(), torch.eye(tiny.d, dtype=torch.float64))   # perturbed: a real mixing
+    assert m.mix is not None and not torch.allclose(
+        m.mix.weight(), torch.eye(tiny.d, dtype=torch.float64)
+    )  # perturbed: a real mixing
     x = _x(m.cfg)
-    with torch.no_grad(): z, ld = m.encode(x)
+    with torch.no_grad():
+        z, ld = m.encode(x)
     assert torch.allclose(m.decode(z), x, atol=1e-10)
     assert torch.allclose(ld, logdet_bruteforce(lambda v: m.encode(v)[0], x), atol=1e-8)
     k1 = _model(tiny.replace(mix='lu', K_I=1, d_I=None))
     assert torch.allclose(k1(x, torch.tensor([2, 0, 1]))['nll'], k1_flow_nll(k1, x, torch.tensor([2, 0, 1])), atol=1e-9)
-    m.train(); m(x, torch.tensor([0, 1, 2]))['loss'].backward()
+    m.train()
+    m(x, torch.tensor([0, 1, 2]))['loss'].backward()
     assert m.mix.L.grad.abs().sum() > 0 and m.mix.log_s.grad.abs().sum() > 0
-    assert torch.equal(Farmer(tiny.replace(mix='lu')).mix.weight(), torch.eye(tiny.d))              # the identity at init: the paper's model
+    assert torch.equal(
+        Farmer(tiny.replace(mix='lu')).mix.weight(), torch.eye(tiny.d)
+    )  # the identity at init: the paper's model

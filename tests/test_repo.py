@@ -1,32 +1,49 @@
 "The repository's own rules: README in sync with index.ipynb, CI runs the README's test command, small modules."
+
 import ast, json, re
 from readme import ROOT, render, BLOCKS, block
+
 
 def _fenced_commands(text: str) -> list[str]:
     return re.findall(r'```(?:bash|sh)\n(.*?)\n```', text, re.S)
 
+
 def test_readme_is_rendered_from_index():
-    assert (ROOT / 'README.md').read_text() == render(), 'README.md differs from nbs/index.ipynb: run `python tests/readme.py`'
+    assert (ROOT / 'README.md').read_text() == render(), (
+        'README.md differs from nbs/index.ipynb: run `python tests/readme.py`'
+    )
+
 
 def test_readme_blocks_are_generated_from_the_measurements():
     readme = (ROOT / 'README.md').read_text()
     for start, end, make in BLOCKS:
-        assert block(start, end, make) in readme, f'the README block {start[:40]}... differs from the measurements: run `python tests/readme.py`'
+        assert block(start, end, make) in readme, (
+            f'the README block {start[:40]}... differs from the measurements: run `python tests/readme.py`'
+        )
+
 
 def test_results_chapter_shows_the_claims_of_figures_claims_json():
     "The committed output of the results chapter's claims cell is the table `claims_table` renders from figures/claims.json now."
     from farmer.analysis import claims_table
+
     cells = json.loads((ROOT / 'nbs' / '25_results.ipynb').read_text())['cells']
     out = next(c for c in cells if c['cell_type'] == 'code' and 'claims_table(' in ''.join(c['source']))['outputs']
     shown = ''.join(next(o['data']['text/markdown'] for o in out if 'text/markdown' in o.get('data', {})))
-    assert shown == claims_table(ROOT / 'figures' / 'claims.json'), 'rerun nbs/25_results.ipynb (bash bench/analyses.sh)'
+    assert shown == claims_table(ROOT / 'figures' / 'claims.json'), (
+        'rerun nbs/25_results.ipynb (bash bench/analyses.sh)'
+    )
+
 
 def test_every_claim_has_a_verdict_and_every_readme_figure_exists():
     from farmer.analysis import CLAIMS, CLAIM_COLUMNS as DATASETS
+
     d = json.loads((ROOT / 'figures' / 'claims.json').read_text())
-    assert {ds: set(d.get(ds, {})) for ds in DATASETS} == {ds: set(CLAIMS) for ds in DATASETS}, 'rerun the analyses in FULL mode (bash bench/analyses.sh)'
+    assert {ds: set(d.get(ds, {})) for ds in DATASETS} == {ds: set(CLAIMS) for ds in DATASETS}, (
+        'rerun the analyses in FULL mode (bash bench/analyses.sh)'
+    )
     figs = re.findall(r'\((figures/[^)]+\.png)\)', (ROOT / 'README.md').read_text())
     assert figs and all((ROOT / f).is_file() for f in figs), [f for f in figs if not (ROOT / f).is_file()]
+
 
 def test_ci_runs_the_readme_test_command():
     readme = (ROOT / 'README.md').read_text()
@@ -34,50 +51,77 @@ def test_ci_runs_the_readme_test_command():
     assert len(tests) == 1, 'README must name exactly one test command (the one calling tests/check.sh)'
     assert tests[0].strip() in (ROOT / '.ci' / 'run').read_text()
 
+
 def test_no_settings_ini():
     assert not (ROOT / 'settings.ini').exists(), 'nbdev 3 keeps its settings in pyproject.toml [tool.nbdev]'
+
 
 def test_one_notebook_one_module_and_size_caps():
     for nb in sorted((ROOT / 'nbs').glob('[0-9][0-9]_*.ipynb')):
         cells = json.loads(nb.read_text())['cells']
         exp = [re.search(r'#\|\s*default_exp\s+(\S+)', ''.join(c['source'])) for c in cells if c['cell_type'] == 'code']
         exp = [m.group(1) for m in exp if m]
-        if not exp: continue                                     # analysis notebooks export nothing
+        if not exp:
+            continue  # analysis notebooks export nothing
         assert exp == [nb.stem.split('_', 1)[1]], f'{nb.name} should export farmer/{nb.stem.split("_", 1)[1]}.py'
         first = ''.join(cells[0]['source'])
         assert re.match(r'# .+\n\n> .+', first), f'{nb.name} must open with an H1 title and a > summary'
     for py in (ROOT / 'farmer').glob('*.py'):
-        if py.name == '_modidx.py': continue
+        if py.name == '_modidx.py':
+            continue
         src = py.read_text()
         assert 'import *' not in src, f'{py.name} uses a star import'
         for node in ast.walk(ast.parse(src)):
-            if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and not node.name.startswith('_') and node.col_offset == 0:
+            if (
+                isinstance(node, (ast.FunctionDef, ast.ClassDef))
+                and not node.name.startswith('_')
+                and node.col_offset == 0
+            ):
                 assert ast.get_docstring(node), f'{py.name}: {node.name} has no docstring'
+
 
 def test_no_reference_outside_the_repository():
     "A reader who clones the repository has the notebooks, the package and the README: nothing may point elsewhere."
-    banned = re.compile(r'shared/|paper\.md|lessons\.md|anchors\.md|style\.md|farmer-dev\.github\.io|\[(?:INF|V2|SUPP)\b')
-    files = [*(ROOT / 'nbs').glob('*.ipynb'), ROOT / 'README.md', ROOT / 'pyproject.toml', *(ROOT / 'farmer').glob('*.py'), *(ROOT / 'bench').glob('*.py')]
+    banned = re.compile(
+        r'shared/|paper\.md|lessons\.md|anchors\.md|style\.md|farmer-dev\.github\.io|\[(?:INF|V2|SUPP)\b'
+    )
+    files = [
+        *(ROOT / 'nbs').glob('*.ipynb'),
+        ROOT / 'README.md',
+        ROOT / 'pyproject.toml',
+        *(ROOT / 'farmer').glob('*.py'),
+        *(ROOT / 'bench').glob('*.py'),
+    ]
     hits = [f"{f.relative_to(ROOT)}: {m.group(0)!r}" for f in files for m in banned.finditer(f.read_text())]
-    assert not hits, 'cite the paper (arXiv 2510.23588 v2 / the CVPR 2026 supplement), not notes a reader does not have: ' + '; '.join(hits[:10])
+    assert not hits, (
+        'cite the paper (arXiv 2510.23588 v2 / the CVPR 2026 supplement), not notes a reader does not have: '
+        + '; '.join(hits[:10])
+    )
+
 
 def test_methods_are_defined_on_their_class():
     "Every method of a farmer class names its class in tracebacks and help(): no `Cls.f = _f` assignments."
     import importlib, inspect, pkgutil, farmer
+
     bad = []
     for m in pkgutil.iter_modules(farmer.__path__):
         mod = importlib.import_module(f'farmer.{m.name}')
         for cname, cls in inspect.getmembers(mod, inspect.isclass):
-            if cls.__module__ != mod.__name__: continue
+            if cls.__module__ != mod.__name__:
+                continue
             for name, f in vars(cls).items():
-                if name.startswith(('__', '_orig_')): continue          # dunders; fastcore's @patch keeps the replaced method
+                if name.startswith(('__', '_orig_')):
+                    continue  # dunders; fastcore's @patch keeps the replaced method
                 f = getattr(f, '__func__', f)
-                if inspect.isfunction(f) and f.__qualname__ != f'{cname}.{name}' and f.__name__ != name: bad.append(f'{cname}.{name} -> {f.__qualname__}')
+                if inspect.isfunction(f) and f.__qualname__ != f'{cname}.{name}' and f.__name__ != name:
+                    bad.append(f'{cname}.{name} -> {f.__qualname__}')
     assert not bad, bad
+
 
 def _chapter(py) -> str:
     "The notebook a module is exported from ('07_model' for farmer/model.py)."
     return re.search(r'File to edit: \.\./nbs/(\w+)\.ipynb', py.read_text()).group(1)
+
 
 def test_chapters_build_front_to_back():
     "No module imports a module of a later chapter (so there is no cycle), and every farmer import sits at the top of its module."
@@ -91,15 +135,26 @@ def test_chapters_build_front_to_back():
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom):
                 names = [node.module or ''] if node.level == 0 else [(node.module or '')]
-                names = [n.removeprefix('farmer.') for n in names if node.level or n == 'farmer' or n.startswith('farmer.')]
+                names = [
+                    n.removeprefix('farmer.') for n in names if node.level or n == 'farmer' or n.startswith('farmer.')
+                ]
             elif isinstance(node, ast.Import):
-                names = [a.name.removeprefix('farmer.') for a in node.names if a.name == 'farmer' or a.name.startswith('farmer.')]
-            else: continue
+                names = [
+                    a.name.removeprefix('farmer.')
+                    for a in node.names
+                    if a.name == 'farmer' or a.name.startswith('farmer.')
+                ]
+            else:
+                continue
             for n in names:
-                if id(node) not in top: bad.append(f'{m}: a farmer import inside a function or class ({n or "farmer"})')
-                elif n in order and order[n] >= order[m]: bad.append(f'{m} ({order[m]}) imports {n} ({order[n]}), a later chapter')
-                elif n not in order: bad.append(f'{m}: imports the package itself or an unknown module ({n!r})')
+                if id(node) not in top:
+                    bad.append(f'{m}: a farmer import inside a function or class ({n or "farmer"})')
+                elif n in order and order[n] >= order[m]:
+                    bad.append(f'{m} ({order[m]}) imports {n} ({order[n]}), a later chapter')
+                elif n not in order:
+                    bad.append(f'{m}: imports the package itself or an unknown module ({n!r})')
     assert not bad, bad
+
 
 def test_readme_is_a_front_door():
     lines = (ROOT / 'README.md').read_text().splitlines()

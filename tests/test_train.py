@@ -11,35 +11,90 @@ from farmer.train import train, make_batch, heldout_bpd, load_run_model
 from conftest import run_cli
 
 TRAIN = [sys.executable, '-m', 'farmer.train', '--no-progress']
-SMALL = ['--steps', '120', '--eval-every', '20', '--batch-size', '64', '--warmup', '10', '--af-width', '32', '--ar-width', '32', '--af-layers', '1']
-TINY_IMAGENET = ['--preset', 'imagenet256-1.1b', '--image-size', '32', '--patch', '8', '--d-I', '16', '--af-blocks', '2', '--af-layers', '1',
-                 '--af-width', '32', '--af-heads', '2', '--ar-layers', '1', '--ar-width', '32', '--ar-heads', '2', '--K-I', '2', '--K-R', '2',
-                 '--cond-repeat', '2', '--batch-size', '8', '--val-images', '6', '--warmup', '1']
+SMALL = [
+    '--steps',
+    '120',
+    '--eval-every',
+    '20',
+    '--batch-size',
+    '64',
+    '--warmup',
+    '10',
+    '--af-width',
+    '32',
+    '--ar-width',
+    '32',
+    '--af-layers',
+    '1',
+]
+TINY_IMAGENET = [
+    '--preset',
+    'imagenet256-1.1b',
+    '--image-size',
+    '32',
+    '--patch',
+    '8',
+    '--d-I',
+    '16',
+    '--af-blocks',
+    '2',
+    '--af-layers',
+    '1',
+    '--af-width',
+    '32',
+    '--af-heads',
+    '2',
+    '--ar-layers',
+    '1',
+    '--ar-width',
+    '32',
+    '--ar-heads',
+    '2',
+    '--K-I',
+    '2',
+    '--K-R',
+    '2',
+    '--cond-repeat',
+    '2',
+    '--batch-size',
+    '8',
+    '--val-images',
+    '6',
+    '--warmup',
+    '1',
+]
+
 
 def _metrics(run: Path) -> list[dict]:
     recs = read_jsonl(run / 'metrics.jsonl')
-    for r in recs: r.pop('images_per_s', None)
+    for r in recs:
+        r.pop('images_per_s', None)
     return recs
+
 
 def test_schedules_and_data_order():
     cfg = preset('digits-small', steps=1000, warmup=100)
     assert lr_at(0, cfg) == cfg.lr / 100 and lr_at(99, cfg) == cfg.lr and abs(lr_at(1000, cfg) - cfg.lr_min) < 1e-12
     ds = open_dataset('digits', 'train', val_images=cfg.val_images)
     per_epoch = [global_indices(s, len(ds), cfg) for s in range(len(ds) // cfg.batch_size)]
-    assert len(torch.cat(per_epoch).unique()) == len(ds) // cfg.batch_size * cfg.batch_size   # no repeats in an epoch
+    assert len(torch.cat(per_epoch).unique()) == len(ds) // cfg.batch_size * cfg.batch_size  # no repeats in an epoch
     rows = rank_rows(cfg)
     a, b = (make_batch(3, *ds.batch(global_indices(3, len(ds), cfg)), rows, cfg) for _ in range(2))
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
 
+
 def _kill_between_checkpoints(cmd: list[str], run: Path, after: int):
     p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
-    while time.time() < deadline and p.poll() is None:                  # kill between two checkpoints
+    while time.time() < deadline and p.poll() is None:  # kill between two checkpoints
         m = run / 'metrics.jsonl'
-        if m.exists() and any(json.loads(l)['step'] >= after for l in m.read_text().splitlines() if l.endswith('}')): break
+        if m.exists() and any(json.loads(l)['step'] >= after for l in m.read_text().splitlines() if l.endswith('}')):
+            break
         time.sleep(0.005)
-    p.send_signal(signal.SIGKILL); p.wait()
+    p.send_signal(signal.SIGKILL)
+    p.wait()
     assert p.returncode == -signal.SIGKILL and not (run / 'summary.json').exists()
+
 
 @pytest.mark.slow
 def test_resume_after_sigkill_is_exact(tmp_path):
@@ -48,15 +103,17 @@ def test_resume_after_sigkill_is_exact(tmp_path):
     _kill_between_checkpoints(TRAIN + SMALL + ['--out', str(killed)], killed, 45)
     done = subprocess.run(TRAIN + ['--resume', str(killed)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    assert _metrics(killed) == _metrics(full)                       # step for step, evaluations included
+    assert _metrics(killed) == _metrics(full)  # step for step, evaluations included
     a, b = load_file(full / 'checkpoint.safetensors'), load_file(killed / 'checkpoint.safetensors')
     assert all(torch.equal(a[k], b[k]) for k in a if k.startswith(('model.', 'opt.')))
     s = json.loads((full / 'summary.json').read_text())
     assert s['best_val_bpd'] < s['init_val_bpd'] - 0.5 and s['images_per_s'] > 0 and 'images/s' in done.stdout
 
+
 @pytest.mark.slow
 def test_best_checkpoint_follows_validation_and_test_is_scored_once(tmp_path, monkeypatch):
     import farmer.train as T
+
     seen = []
     score = T.heldout_bpd
     monkeypatch.setattr(T, 'heldout_bpd', lambda model, ds, *a, **k: seen.append(len(ds)) or score(model, ds, *a, **k))
@@ -66,27 +123,38 @@ def test_best_checkpoint_follows_validation_and_test_is_scored_once(tmp_path, mo
     best = min(evals, key=lambda r: r['val_bpd'])
     assert (s['best_step'], s['best_val_bpd']) == (best['step'], best['val_bpd'])
     assert load_checkpoint(tmp_path / 'run' / 'best.safetensors')[1]['step'] == best['step']
-    assert seen == [300] * len(evals) + [297]                        # validation at every evaluation, the test split once, at the end
+    assert seen == [300] * len(evals) + [297]  # validation at every evaluation, the test split once, at the end
     assert abs(heldout_bpd(load_run_model(tmp_path / 'run'), open_dataset('digits', 'test'))[0] - s['test_bpd']) < 1e-6
+
 
 def test_interrupted_save_keeps_previous_checkpoint(tmp_path, monkeypatch):
     path = tmp_path / 'ck.safetensors'
     save_checkpoint(path, {'w': torch.ones(3)}, {'step': 1})
     import farmer.runtime as rt
+
     def crash(tensors, filename, metadata=None):
-        Path(filename).write_bytes(b'partial'); raise KeyboardInterrupt
+        Path(filename).write_bytes(b'partial')
+        raise KeyboardInterrupt
+
     monkeypatch.setattr(rt, 'save_file', crash)
-    with pytest.raises(KeyboardInterrupt): save_checkpoint(path, {'w': torch.zeros(3)}, {'step': 2})
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(path, {'w': torch.zeros(3)}, {'step': 2})
     t, m = load_checkpoint(path)
     assert m == {'step': 1} and torch.equal(t['w'], torch.ones(3))
+
 
 def _cli(*args):
     return run_cli('farmer.train:main', '--no-progress', *args)[:2]
 
+
 @pytest.mark.slow
 def test_bad_input_one_line_exit_2(tmp_path):
     run = tmp_path / 'run'
-    subprocess.run(TRAIN + ['--steps', '4', '--eval-every', '2', '--batch-size', '16', '--out', str(run)], check=True, capture_output=True)
+    subprocess.run(
+        TRAIN + ['--steps', '4', '--eval-every', '2', '--batch-size', '16', '--out', str(run)],
+        check=True,
+        capture_output=True,
+    )
     before = {f: f.read_bytes() for f in run.rglob('*') if f.is_file()}
     cases = {
         ('--preset', 'nope'): "unknown preset 'nope'",
@@ -97,12 +165,38 @@ def test_bad_input_one_line_exit_2(tmp_path):
         ('--resume', str(run), '--K-I', '3'): 'was written with K_I=32, not 3',
         ('--patch', '3'): 'not divisible by patch 3',
         ('--dequant', 'logistic'): "dequant must be 'gaussian' or 'uniform', got 'logistic'",
-        ('--val-images', '1470', '--out', str(tmp_path / 'v')): 'val_images=1470 leaves 30 training images, fewer than one batch of 64',
+        (
+            '--val-images',
+            '1470',
+            '--out',
+            str(tmp_path / 'v'),
+        ): 'val_images=1470 leaves 30 training images, fewer than one batch of 64',
         ('--val-images', '1500', '--out', str(tmp_path / 'v')): 'val_images must be in 0..1499',
         ('--precision', 'fp16'): "invalid choice: 'fp16'",
-        ('--preset', 'fashion-mnist', '--data-root', str(tmp_path / 'nodata'), '--out', str(tmp_path / 'fm')): 'FashionMNIST/raw/t',
-        ('--preset', 'imagenet256-1.1b', '--data-root', str(tmp_path / 'nodata'), '--out', str(tmp_path / 'in')): 'must hold train/<wnid>/*.JPEG',
-        ('--preset', 'imagenet64-556m', '--data-root', str(tmp_path / 'nodata'), '--out', str(tmp_path / 'in')): 'official Imagenet64_train_npz/',
+        (
+            '--preset',
+            'fashion-mnist',
+            '--data-root',
+            str(tmp_path / 'nodata'),
+            '--out',
+            str(tmp_path / 'fm'),
+        ): 'FashionMNIST/raw/t',
+        (
+            '--preset',
+            'imagenet256-1.1b',
+            '--data-root',
+            str(tmp_path / 'nodata'),
+            '--out',
+            str(tmp_path / 'in'),
+        ): 'must hold train/<wnid>/*.JPEG',
+        (
+            '--preset',
+            'imagenet64-556m',
+            '--data-root',
+            str(tmp_path / 'nodata'),
+            '--out',
+            str(tmp_path / 'in'),
+        ): 'official Imagenet64_train_npz/',
     }
     for args, msg in cases.items():
         rc, err = _cli(*args)
@@ -112,8 +206,9 @@ def test_bad_input_one_line_exit_2(tmp_path):
     assert rc == 2 and len(err) == 1 and 'is corrupt or not a farmer checkpoint' in err[0]
     after = {f: f.read_bytes() for f in run.rglob('*') if f.is_file()}
     assert after.keys() == before.keys()
-    assert all(after[f] == before[f] for f in before if f.name != 'checkpoint.safetensors')   # nothing overwritten
+    assert all(after[f] == before[f] for f in before if f.name != 'checkpoint.safetensors')  # nothing overwritten
     assert not (tmp_path / 'v').exists() and not (tmp_path / 'in').exists()
+
 
 def test_uniform_dequantisation_recipe():
     "With dequant='uniform' a training batch is the bin plus U[0, 1) noise: it never leaves its bin, and σ is 0."
@@ -122,46 +217,74 @@ def test_uniform_dequantisation_recipe():
     x8, y = ds.batch(global_indices(5, len(ds), cfg))
     xb, _, sigma = make_batch(5, x8, y, rank_rows(cfg), cfg)
     assert sigma == 0.0 and torch.equal(to_uint8(xb), x8)
-    assert (xb - to_model_space(x8)).abs().max() > 0.3 * 2 / 256       # noise spreads over the bin
+    assert (xb - to_model_space(x8)).abs().max() > 0.3 * 2 / 256  # noise spreads over the bin
     xg, _, sg = make_batch(5, x8, y, rank_rows(cfg), cfg.replace(dequant='gaussian'))
-    assert sg > 0.05 and not torch.equal(to_uint8(xg), x8)             # Gaussian noise σ ≫ one bin leaves it
+    assert sg > 0.05 and not torch.equal(to_uint8(xg), x8)  # Gaussian noise σ ≫ one bin leaves it
+
 
 def _torchrun():
-    if shutil.which('torchrun') is None and not (Path(sys.executable).parent / 'torchrun').exists(): pytest.skip('no torchrun')
+    if shutil.which('torchrun') is None and not (Path(sys.executable).parent / 'torchrun').exists():
+        pytest.skip('no torchrun')
     return shutil.which('torchrun') or str(Path(sys.executable).parent / 'torchrun')
 
+
 def _ddp(tmp_path, cfg, root=None):
-    r = subprocess.run([_torchrun(), '--standalone', '--nproc_per_node=2', str(Path(__file__).parent / 'ddp_worker.py'),
-                        str(tmp_path / 'ddp'), json.dumps(cfg.to_dict()), *([root] if root else [])],
-                       capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS='1'), timeout=600)
+    r = subprocess.run(
+        [
+            _torchrun(),
+            '--standalone',
+            '--nproc_per_node=2',
+            str(Path(__file__).parent / 'ddp_worker.py'),
+            str(tmp_path / 'ddp'),
+            json.dumps(cfg.to_dict()),
+            *([root] if root else []),
+        ],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, OMP_NUM_THREADS='1'),
+        timeout=600,
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     return load_file(tmp_path / 'ddp' / 'rank0.safetensors'), load_file(tmp_path / 'ddp' / 'rank1.safetensors')
+
 
 @pytest.mark.slow
 def test_torchrun_two_processes_match_one(tmp_path):
     cfg = preset('digits-small', steps=8, eval_every=4, batch_size=32, warmup=2)
     w0, w1 = _ddp(tmp_path, cfg)
-    assert all(torch.equal(w0[k], w1[k]) for k in w0)                 # both ranks end with identical weights
+    assert all(torch.equal(w0[k], w1[k]) for k in w0)  # both ranks end with identical weights
     _, single = train(cfg, tmp_path / 'one', device='cpu', progress=False)
-    ddp, one = [m for m in _metrics(tmp_path / 'ddp') if 'loss' in m], [m for m in _metrics(tmp_path / 'one') if 'loss' in m]
+    ddp, one = (
+        [m for m in _metrics(tmp_path / 'ddp') if 'loss' in m],
+        [m for m in _metrics(tmp_path / 'one') if 'loss' in m],
+    )
     assert len(ddp) == len(one) == 8
     for a, b in zip(ddp, one):
         assert abs(a['loss'] - b['loss']) < 1e-4 * abs(b['loss']) + 1e-6, (a, b)
     assert all(torch.allclose(w0[k], single.state_dict()[k], atol=1e-4) for k in w0)
+
 
 @pytest.mark.slow
 def test_imagenet_layout_under_torchrun_reads_disjoint_images(tmp_path):
     root = fake_imagenet(tmp_path / 'imagenet', per_class=8)
     cfg = preset('imagenet256-1.1b', **_flags_to_overrides(TINY_IMAGENET[2:]), steps=2, eval_every=2)
     _ddp(tmp_path, cfg, str(root))
-    r0, r1 = (json.loads((tmp_path / 'ddp' / f'read{r}.json').read_text())[1:] for r in (0, 1))   # [0]: the shape check
-    assert len(r1) == 2 * 4 and not set(r0) & set(r1)                 # two steps of 4 images on rank 1, none of them read by rank 0
+    r0, r1 = (json.loads((tmp_path / 'ddp' / f'read{r}.json').read_text())[1:] for r in (0, 1))  # [0]: the shape check
+    assert len(r1) == 2 * 4 and not set(r0) & set(r1)  # two steps of 4 images on rank 1, none of them read by rank 0
     assert all('/train/' in p for p in r1)
+
 
 def _flags_to_overrides(flags: list[str]) -> dict:
     from farmer.train import build_parser, config_from_args
-    return {k: v for k, v in config_from_args(build_parser().parse_args(['--preset', 'imagenet256-1.1b', *flags]))[0].to_dict().items()
-            if v != preset('imagenet256-1.1b').to_dict()[k]}
+
+    return {
+        k: v
+        for k, v in config_from_args(build_parser().parse_args(['--preset', 'imagenet256-1.1b', *flags]))[0]
+        .to_dict()
+        .items()
+        if v != preset('imagenet256-1.1b').to_dict()[k]
+    }
+
 
 @pytest.mark.slow
 def test_imagenet_layout_resume_after_sigkill_is_exact(tmp_path):
@@ -170,18 +293,42 @@ def test_imagenet_layout_resume_after_sigkill_is_exact(tmp_path):
     full, killed = tmp_path / 'full', tmp_path / 'killed'
     subprocess.run(TRAIN + flags + ['--out', str(full)], check=True, capture_output=True)
     _kill_between_checkpoints(TRAIN + flags + ['--out', str(killed)], killed, 6)
-    done = subprocess.run(TRAIN + ['--resume', str(killed), '--data-root', str(root), '--workers', '2'], capture_output=True, text=True)
+    done = subprocess.run(
+        TRAIN + ['--resume', str(killed), '--data-root', str(root), '--workers', '2'], capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stderr
     assert _metrics(killed) == _metrics(full)
 
+
 def _peak_rss_mib(root: Path, out: Path) -> float:
-    code = ("import sys, json; from farmer.train import main; main(json.loads(sys.argv[1])); "
-            "print([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0])")
-    flags = [*TINY_IMAGENET, '--image-size', '256', '--patch', '64', '--d-I', '64', '--data-root', str(root), '--steps', '3',
-             '--eval-every', '3', '--workers', '0', '--no-progress', '--out', str(out)]   # later flags override earlier ones
+    code = (
+        "import sys, json; from farmer.train import main; main(json.loads(sys.argv[1])); "
+        "print([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0])"
+    )
+    flags = [
+        *TINY_IMAGENET,
+        '--image-size',
+        '256',
+        '--patch',
+        '64',
+        '--d-I',
+        '64',
+        '--data-root',
+        str(root),
+        '--steps',
+        '3',
+        '--eval-every',
+        '3',
+        '--workers',
+        '0',
+        '--no-progress',
+        '--out',
+        str(out),
+    ]  # later flags override earlier ones
     r = subprocess.run([sys.executable, '-c', code, json.dumps(flags)], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     return int(r.stdout.strip().splitlines()[-1]) / 1024
+
 
 @pytest.mark.slow
 @pytest.mark.skipif(not Path('/proc/self/status').exists(), reason='peak RSS from /proc (Linux)')
@@ -191,16 +338,21 @@ def test_streamed_memory_is_flat_in_the_dataset_size(tmp_path):
     large = _peak_rss_mib(fake_imagenet(tmp_path / 'large', per_class=200), tmp_path / 'b')
     assert large - small < 30, (small, large)
 
+
 @pytest.mark.slow
 def test_non_finite_steps_are_skipped_and_counted(tmp_path, monkeypatch):
     from farmer.model import Farmer
+
     orig, calls = Farmer.forward, {'n': 0}
+
     def poisoned(self, x, y=None):
         out = orig(self, x, y)
         if self.training:
             calls['n'] += 1
-            if calls['n'] == 3: out['loss'] = out['loss'] * float('nan')
+            if calls['n'] == 3:
+                out['loss'] = out['loss'] * float('nan')
         return out
+
     monkeypatch.setattr(Farmer, 'forward', poisoned)
     cfg = preset('digits-small', steps=5, eval_every=5, batch_size=16, warmup=1)
     summary, model = train(cfg, tmp_path / 'run', progress=False)
@@ -208,9 +360,11 @@ def test_non_finite_steps_are_skipped_and_counted(tmp_path, monkeypatch):
     assert [r['skipped'] for r in recs] == [0, 0, 1, 1, 1] and summary['skipped_steps'] == 1
     assert all(torch.isfinite(p).all() for p in model.parameters())
 
+
 @pytest.mark.slow
 def test_compiled_and_eager_losses_agree_and_compile_falls_back(tmp_path, monkeypatch, capsys):
     from farmer.model import Farmer
+
     cfg = preset('digits-small', af_width=16, ar_width=16, af_layers=1, ar_layers=1, af_blocks=2)
     torch.manual_seed(0)
     m = Farmer(cfg)
@@ -218,12 +372,21 @@ def test_compiled_and_eager_losses_agree_and_compile_falls_back(tmp_path, monkey
     x, y, _ = make_batch(0, *ds.batch(torch.arange(32)), torch.arange(32), cfg)
     eager = m(x, y)
     compiled = torch.compile(m)(x, y)
-    assert all(torch.allclose(compiled[k], eager[k], rtol=1e-5, atol=1e-5) for k in ('loss', 'nll_I', 'nll_R', 'logdet'))
+    assert all(
+        torch.allclose(compiled[k], eager[k], rtol=1e-5, atol=1e-5) for k in ('loss', 'nll_I', 'nll_R', 'logdet')
+    )
     import farmer.train as T
+
     def broken(module, **kw):
-        def call(*a, **k): raise RuntimeError('no C++ compiler (simulated)')
+        def call(*a, **k):
+            raise RuntimeError('no C++ compiler (simulated)')
+
         return call
+
     monkeypatch.setattr(T.torch, 'compile', broken)
     s, _ = train(cfg.replace(steps=4, eval_every=2), tmp_path / 'run', progress=False, compile=True)
     err = capsys.readouterr().err
-    assert s['skipped_steps'] == 0 and err.count('torch.compile failed here (RuntimeError: no C++ compiler (simulated)); running eagerly') == 1
+    assert (
+        s['skipped_steps'] == 0
+        and err.count('torch.compile failed here (RuntimeError: no C++ compiler (simulated)); running eagerly') == 1
+    )
