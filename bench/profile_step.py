@@ -129,7 +129,9 @@ def main():
         for v in ('old', 'new', 'compiled'):
             print(
                 f"{n:14s} {v:9s} "
-                + '  '.join(f"{k} {t:.1f}" + ('' if k.endswith(('share', 'gflops')) else ' ms') for k, t in res[n][v].items())
+                + '  '.join(
+                    f"{k} {t:.1f}" + ('' if k.endswith(('share', 'gflops')) else ' ms') for k, t in res[n][v].items()
+                )
             )
 
 

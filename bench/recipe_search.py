@@ -25,13 +25,9 @@ BASE = dict(
 )
 ROWS = {
     'old default': OLD,
-    'old default, uniform': dict(OLD, dequant='uniform'),
     'base': BASE,
-    'base, gaussian': dict(BASE, dequant='gaussian'),
     'base, lr 3e-3': dict(BASE, lr=3e-3),
     'base, no split': dict(BASE, d_I=None),
-    'base, batch 32 x 3600': dict(BASE, batch_size=32, steps=3600),
-    'base, weight decay 0.1': dict(BASE, weight_decay=0.1),
     'no split, K_I 32': dict(BASE, d_I=None, K_I=32),
     'no split, weight decay 0.1': dict(BASE, d_I=None, weight_decay=0.1),
     'no split, K_I 32, gaussian': dict(BASE, d_I=None, K_I=32, dequant='gaussian'),

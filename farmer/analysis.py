@@ -23,7 +23,7 @@ from .train import train, load_run_model
 __all__ = ['FAST_STEPS', 'ANALYSIS_DATA', 'SEEDS', 'CLASS_NAMES', 'ABLATION_CORE', 'CLAIMS', 'CLAIM_COLUMNS', 'ensure_run',
            'Analysis', 'project_root', 'analysis_setup', 'default_model', 'split_model', 'ablation_rows',
            'laplacian_variance', 'ssim', 'effect', 'verdict', 'record_claim', 'claims_table', 'k1_flow_nll',
-           'redundancy_r2']
+           'redundancy_r2', 'redundant_share']
 
 # %% ../nbs/16_analysis.ipynb #8744b922
 def ensure_run(cfg: FarmerConfig, out: str | Path, **train_kw) -> dict:
@@ -307,6 +307,10 @@ def _interval(name: str, e: dict) -> str:
 def claims_table(path: str | Path) -> str:
     "The Markdown table of the claims recorded in `path`: one row per claim (`CLAIMS` order), one column per dataset."
     d = json.loads(Path(path).read_text())
+    if not any(d.get(ds) for ds in CLAIM_COLUMNS):
+        return (
+            'No claim measured yet: `bash bench/analyses.sh` runs the analysis chapters in FULL mode and records them.'
+        )
     first = lambda k, f: next((d[ds][k][f] for ds in CLAIM_COLUMNS if k in d.get(ds, {})), '')
 
     def cell(ds, k):
@@ -345,7 +349,11 @@ def redundancy_r2(model, images: torch.Tensor, batch: int = 500) -> float:
     "Share of the variance of the redundant channels z_R `[N, d_R]` of a latent token explained linearly by its own z_I `[N, d_I]`, for uint8 `images`."
     zs = [
         model.to_ar_order(
-            model.encode(to_model_space(images[i : i + batch], model.cfg.value_range).to(model_device(model)))[0]
+            model.encode(
+                to_model_space(images[i : i + batch], model.cfg.value_range).to(
+                    model_device(model), next(model.parameters()).dtype
+                )
+            )[0]
         )
         for i in range(0, len(images), batch)
     ]
@@ -353,3 +361,13 @@ def redundancy_r2(model, images: torch.Tensor, batch: int = 500) -> float:
     X = torch.cat([z_I, torch.ones(len(z_I), 1, dtype=z_I.dtype, device=z_I.device)], 1)
     resid = z_R - X @ torch.linalg.lstsq(X, z_R).solution
     return float(1 - resid.var(0).sum() / z_R.var(0).sum())
+
+
+@torch.no_grad()
+def redundant_share(model, images: torch.Tensor) -> float:
+    "Share of the variance of a token, as the AF receives it (after the token basis and the learned mixing), in its last d_R channels, for uint8 `images`."
+    t = model.af_input(
+        to_model_space(images, model.cfg.value_range).to(model_device(model), next(model.parameters()).dtype)
+    )[0]
+    v = t.flatten(0, 1).double().var(0)  # [d]
+    return float(v[model.cfg.dim_I :].sum() / v.sum())

@@ -33,7 +33,7 @@ class FarmerConfig:
     af_width: int = 128
     af_heads: int = 4
     soft_clip: float = 3.0            # log-scale soft clip c*tanh(a/c)
-    mix: str = 'none'                 # learned channel mixing of every token before the AF: 'none' (the paper) or 'lu' (ours)
+    mix: str = 'none'                 # learned channel mixing of every token: 'none' (the paper), 'lu' (AF input) or 'lu-latent' (ours)
     # autoregressive prior (paper eqs. 11-14)
     ar_layers: int = 4
     ar_width: int = 128
@@ -136,7 +136,7 @@ def validate(c: FarmerConfig):
         c.basis in ('pixel', 'dct', 'haar', 'random'),
         f"basis must be 'pixel', 'dct', 'haar' or 'random', got {c.basis!r}",
     )
-    _check(c.mix in ('none', 'lu'), f"mix must be 'none' or 'lu', got {c.mix!r}")
+    _check(c.mix in ('none', 'lu', 'lu-latent'), f"mix must be 'none', 'lu' or 'lu-latent', got {c.mix!r}")
     _check(
         c.basis != 'haar' or c.patch & (c.patch - 1) == 0,
         f"basis 'haar' needs a power-of-two patch, got patch {c.patch}; use basis 'dct' or 'pixel'",

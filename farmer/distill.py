@@ -159,7 +159,7 @@ def teacher_samples(model, n: int, seed: int, chunk: int = 1024) -> torch.Tensor
             b,
             model_device(model),
         )
-        out.append(model.af.reverse(model.from_ar(*model.ar.sample(y, generator=g))))
+        out.append(model.af.reverse(model.af_output(model.from_ar(*model.ar.sample(y, generator=g)))))
     x = torch.cat(out)
     return x[torch.isfinite(x).flatten(1).all(1)]
 

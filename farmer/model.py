@@ -24,12 +24,10 @@ class Farmer(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.af, self.ar = AF(cfg), ARPrior(cfg)
-        self.mix = (
-            ChannelMix(cfg.d) if cfg.mix == 'lu' else None
-        )  # learned channel mixing before the AF (ours; off by default)
-        self.register_buffer(
-            'basis', token_basis(cfg.basis, cfg.channels, cfg.patch), persistent=False
-        )  # Q [d, d], fp64: orthonormal to 1e-16
+        # a learned channel mixing (ours; off by default): of the AF's input tokens ('lu') or of its latent ('lu-latent')
+        self.mix = ChannelMix(cfg.d) if cfg.mix != 'none' else None
+        # the fixed token basis Q [d, d], in fp64: orthonormal to 1e-16
+        self.register_buffer('basis', token_basis(cfg.basis, cfg.channels, cfg.patch), persistent=False)
         self.ar_flip = self.af.last_flip != cfg.final_permute  # AR order = reversed natural order?
 
     def to_ar_order(self, z: torch.Tensor) -> torch.Tensor:
@@ -73,7 +71,7 @@ def to_images(self: Farmer, t: torch.Tensor) -> torch.Tensor:
 
 @patch
 def af_input(self: Farmer, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    "Images `[B, C, H, W]` in model space -> the AF's input `[B, N, d]` (tokens, then the learned mixing if any) and the log-det so far `[B]`."
+    "Images `[B, C, H, W]` in model space -> the AF's input `[B, N, d]` (tokens, then the input mixing if any) and the log-det so far `[B]`."
     t = self.to_tokens(x)
     logdet = torch.full(
         (len(x),),
@@ -81,26 +79,41 @@ def af_input(self: Farmer, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]
         device=x.device,
         dtype=torch.promote_types(t.dtype, torch.float32),
     )
-    if self.mix is None:
+    if self.cfg.mix != 'lu':
         return t, logdet
     t, ld = self.mix(t)
     return t, logdet + ld
 
 
 @patch
+def from_af_input(self: Farmer, t: torch.Tensor) -> torch.Tensor:
+    "Inverse of `af_input`: the AF's input tokens `[B, N, d]` -> images `[B, C, H, W]` in model space."
+    return self.to_images(self.mix.reverse(t) if self.cfg.mix == 'lu' else t)
+
+
+@patch
 def encode(self: Farmer, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    "Images `[B, C, H, W]` in model space -> z `[B, N, d]` (natural token order), log|det| `[B]` in nats."
+    "Images `[B, C, H, W]` in model space -> the latent z the AR models `[B, N, d]` (natural token order), log|det| `[B]` in nats."
     self._check_images(x)
     t, logdet = self.af_input(x)
     z, ld = self.af(t)
+    if self.cfg.mix == 'lu-latent':
+        z, ld_mix = self.mix(z)
+        ld = ld + ld_mix
     return z, logdet + ld
+
+
+@patch
+def af_output(self: Farmer, z: torch.Tensor) -> torch.Tensor:
+    "The latent the AR models `[B, N, d]` -> the AF's output (undoing a latent mixing, if any)."
+    return self.mix.reverse(z) if self.cfg.mix == 'lu-latent' else z
 
 
 @patch
 def decode(self: Farmer, z: torch.Tensor, cache: bool = True, af_reverse=None) -> torch.Tensor:
     "Latent `[B, N, d]` -> images `[B, C, H, W]` in model space: the sequential AF inverse (KV-cached unless `cache=False`), or `af_reverse(z)`."
-    t = self.af.reverse(z, cache) if af_reverse is None else af_reverse(z)
-    return self.to_images(t if self.mix is None else self.mix.reverse(t))
+    z = self.af_output(z)
+    return self.from_af_input(self.af.reverse(z, cache) if af_reverse is None else af_reverse(z))
 
 
 @patch

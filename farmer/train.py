@@ -265,7 +265,7 @@ def main(argv: list[str] | None = None):
         if s:
             print(
                 f"validation BPD: init {s['init_val_bpd']:.4f}, final {s['final_val_bpd']:.4f}, best {s['best_val_bpd']:.4f} (step {s['best_step']}); "
-                f"test BPD of the best weights {s['test_bpd']:.4f} ± {s['test_bpd_se']:.4f}\n{s['images_per_s']:.0f} images/s; "
+                f"test BPD of the best weights {s['test_bpd']:.4f} ± {s['test_bpd_se']:.4f}\n{s['images_per_s']:.3g} images/s; "
                 f"{s['skipped_steps']} skipped steps; {s['wall_s']:.0f} s; run in {out} (samples: farmer-sample --run {out})"
             )
 

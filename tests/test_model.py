@@ -225,31 +225,36 @@ def test_token_basis_is_an_exact_rotation(tiny, basis):
 def test_token_basis_bad_input():
     with pytest.raises(ValueError, match="basis must be 'pixel', 'dct', 'haar' or 'random'"):
         FarmerConfig(basis='fourier')
-    with pytest.raises(ValueError, match="mix must be 'none' or 'lu'"):
+    with pytest.raises(ValueError, match="mix must be 'none', 'lu' or 'lu-latent'"):
         FarmerConfig(mix='glow')
     with pytest.raises(ValueError, match="needs a power-of-two patch, got patch 7"):
         preset('fashion-mnist', basis='haar')
 
 
-def test_learned_channel_mixing_is_an_exact_flow_part(tiny):
-    "mix='lu': the log-det of encode is still the brute-force one (fp64), decode inverts it, it learns, and K = 1 is still an AF."
+@pytest.mark.parametrize('mix', ['lu', 'lu-latent'])
+def test_learned_channel_mixing_is_an_exact_flow_part(tiny, mix):
+    "Either mixing: the log-det of encode is still the brute-force one (fp64), decode inverts it, it learns, and K = 1 is still an AF."
     from farmer.af import logdet_bruteforce
     from farmer.analysis import k1_flow_nll
 
-    m = _model(tiny.replace(mix='lu'), 0.05).eval()
+    m = _model(tiny.replace(mix=mix), 0.05).eval()
     assert m.mix is not None and not torch.allclose(
         m.mix.weight(), torch.eye(tiny.d, dtype=torch.float64)
     )  # perturbed: a real mixing
     x = _x(m.cfg)
     with torch.no_grad():
         z, ld = m.encode(x)
+        t, _ = m.af_input(x)
+        z_af, _ = m.af(t)
     assert torch.allclose(m.decode(z), x, atol=1e-10)
+    assert torch.allclose(m.from_af_input(t), x, atol=1e-10) and torch.allclose(m.af_output(z), z_af, atol=1e-10)
+    assert (mix == 'lu') == torch.allclose(z, z_af)  # the latent placement mixes what the AR sees
     assert torch.allclose(ld, logdet_bruteforce(lambda v: m.encode(v)[0], x), atol=1e-8)
-    k1 = _model(tiny.replace(mix='lu', K_I=1, d_I=None))
+    k1 = _model(tiny.replace(mix=mix, K_I=1, d_I=None))
     assert torch.allclose(k1(x, torch.tensor([2, 0, 1]))['nll'], k1_flow_nll(k1, x, torch.tensor([2, 0, 1])), atol=1e-9)
     m.train()
     m(x, torch.tensor([0, 1, 2]))['loss'].backward()
     assert m.mix.L.grad.abs().sum() > 0 and m.mix.log_s.grad.abs().sum() > 0
     assert torch.equal(
-        Farmer(tiny.replace(mix='lu')).mix.weight(), torch.eye(tiny.d)
+        Farmer(tiny.replace(mix=mix)).mix.weight(), torch.eye(tiny.d)
     )  # the identity at init: the paper's model
