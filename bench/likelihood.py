@@ -16,6 +16,7 @@ Runs go to `runs/likelihood/<dataset>/<row>` and are reused when finished (resum
 `figures/likelihood.json`, which the training chapter and the README quote.
 
     python bench/likelihood.py [--datasets digits,fashion-mnist] [--data-root DIR]
+    python bench/likelihood.py --datasets digits --steps 3 --runs /tmp/l --out /tmp/l.json   # a smoke run (the tests)
 
 Fashion-MNIST needs its four IDX files under DATA_ROOT/FashionMNIST/raw/ (`farmer-train --preset fashion-mnist
 --download` fetches them) or `--data-root`/$FARMER_DATA pointing at a copy.
@@ -43,11 +44,12 @@ def slug(over: dict) -> str:
     return '_'.join(f'{k}={v}' for k, v in over.items())
 
 
-def model_row(ds: str, name: str, data_root: str | None) -> dict:
-    "Search on validation, then three seeds of the chosen setting; return the row."
-    runs = Path('runs/likelihood') / ds
+def model_row(ds: str, name: str, data_root: str | None, root: Path = Path('runs/likelihood'), steps=None) -> dict:
+    "Search on validation, then three seeds of the chosen setting; return the row. `steps`: a smoke run of that many steps."
+    runs = root / ds
+    short = dict(steps=steps, eval_every=steps, warmup=0) if steps else {}
     train = lambda over: ensure_run(
-        preset(ds, **over), runs / slug(over), progress=False, data_root=data_root, compile=True
+        preset(ds, **over, **short), runs / slug(over), progress=False, data_root=data_root, compile=not steps
     )
     search = {}
     for arch in MODELS[name](ds):
@@ -86,11 +88,13 @@ def main():
     p.add_argument('--models', default=';'.join(MODELS), help='rows to train, separated by semicolons')
     p.add_argument('--data-root', help='data root for Fashion-MNIST (default: $FARMER_DATA or ~/.cache/farmer)')
     p.add_argument('--out', default='figures/likelihood.json')
+    p.add_argument('--runs', default='runs/likelihood', help='where the runs go')
+    p.add_argument('--steps', type=int, help='train every run this many steps only (a smoke test of the script)')
     a = p.parse_args()
     path = Path(a.out)
     for ds in a.datasets.split(','):
         for name in a.models.split(';'):
-            row = model_row(ds, name, a.data_root)
+            row = model_row(ds, name, a.data_root, Path(a.runs), a.steps)
             result = (
                 json.loads(path.read_text()) if path.is_file() else {}
             )  # re-read: another process may have written rows

@@ -103,7 +103,7 @@ def main():
             sets = open_splits('fashion-mnist', val_images=cfg.val_images)
             table = json.loads(path.read_text()) if path.is_file() else {}
             r = score(run, sets, clf, a.n, table.get(row, {}).get(str(seed)))
-            table.setdefault(row, {})[str(seed)] = dict(overrides=ROWS[row], steps=a.steps, **r)
+            table.setdefault(row, {})[str(seed)] = {**r, 'overrides': ROWS[row], 'steps': a.steps}
             path.write_text(json.dumps(table, indent=1))
             print(
                 f"{row:10s} seed {seed}: val BPD {r['val_bpd']:.3f}  test BPD {r['test_bpd']:.3f}  R² {r['r2'] if r['r2'] is None else round(r['r2'], 3)}  "

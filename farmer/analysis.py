@@ -125,9 +125,9 @@ class Analysis:
         self.figures.mkdir(parents=True, exist_ok=True)
         fig.savefig(p := self.figures / f'{name}-{self.dataset}.png', dpi=120, bbox_inches='tight')
         if in_ipython():  # inline whatever the backend (the analyses run headless)
-            from IPython.display import display
+            from IPython.display import Image, display
 
-            display(fig)
+            display(Image(filename=str(p)))  # the saved PNG: inline under any backend, Agg included
         plt.close(fig)
         return p
 
@@ -364,8 +364,10 @@ def redundancy_r2(model, images: torch.Tensor, batch: int = 500) -> float:
 
 
 @torch.no_grad()
-def redundant_share(model, images: torch.Tensor) -> float:
-    "Share of the variance of a token, as the AF receives it (after the token basis and the learned mixing), in its last d_R channels, for uint8 `images`."
+def redundant_share(model, images: torch.Tensor) -> float | None:
+    "Share of the variance of a token, as the AF receives it (after the token basis and a learned mixing before the AF), in its last d_R channels, for uint8 `images`; None for `mix='lu-latent'`, whose split is taken along learned directions of the AF's *output*, so no input channel is informative or redundant."
+    if model.cfg.mix == 'lu-latent':
+        return None
     t = model.af_input(
         to_model_space(images, model.cfg.value_range).to(model_device(model), next(model.parameters()).dtype)
     )[0]

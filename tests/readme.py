@@ -3,8 +3,8 @@
 `python tests/readme.py` rewrites README.md; `tests/test_repo.py` fails when the two disagree.
 Markdown cells are copied as they are; code cells become ```python blocks; cells with `#| hide` are left out.
 Two blocks of the index are generated from the measurements, between their markers: the headline table (from
-figures/likelihood.json, written by `python bench/likelihood.py`, and figures/samples.json, written by the sampling-knobs
-chapter in FULL mode) and the claims in one line each (from figures/claims.json, written by the analysis chapters);
+figures/likelihood.json, written by `python bench/likelihood.py`, figures/samples.json, written by the sampling-knobs
+chapter in FULL mode, and figures/train-throughput.json, written by `python bench/train_throughput.py`) and the claims in one line each (from figures/claims.json, written by the analysis chapters);
 `python tests/readme.py` refreshes both in nbs/index.ipynb first.
 """
 
@@ -14,9 +14,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 DATASETS = {'digits': 'digits', 'fashion-mnist': 'Fashion-MNIST'}
 
-HEADLINE_START = (
-    '<!-- headline: generated from figures/likelihood.json and figures/samples.json by `python tests/readme.py` -->'
-)
+HEADLINE_START = '<!-- headline: generated from figures/likelihood.json, samples.json and train-throughput.json by `python tests/readme.py` -->'
 HEADLINE_END = '<!-- end of headline -->'
 CLAIMS_START = '<!-- claims in one line each: generated from figures/claims.json by `python tests/readme.py` -->'
 CLAIMS_END = '<!-- end of claims -->'
@@ -28,7 +26,7 @@ def _load(name: str) -> dict:
 
 
 def headline() -> str:
-    "The headline table: likelihood against the tuned AF, and the samples of the sample-recipe model."
+    "The headline table: likelihood against the tuned AF, the samples of the sample-recipe model, training speed."
     lik, smp = _load('likelihood.json'), _load('samples.json')
     rows = {
         k: []
@@ -70,6 +68,21 @@ def headline() -> str:
         else:
             for k in list(rows)[3:]:
                 rows[k].append('not measured')
+    tp = _load('train-throughput.json')
+    key = f"training speed on {tp.get('machine', {}).get('threads', 2)} CPU threads against {tp.get('against', 'the old code')}"
+    rows[key] = []
+    for ds in DATASETS:
+        t, b = tp.get('throughput', {}).get(ds), tp.get('bpd', {}).get(ds)
+        if not t:
+            rows[key].append('not measured')
+            continue
+        r = lambda v: f"{t[v]['images_per_s']:.0f} images/s ({t[v]['images_per_s'] / t['old']['images_per_s']:.2f}×)"
+        check = (
+            f"; BPD after {b['steps']} steps, new − old: {b['new_minus_old']:+.3f} [{b['ci'][0]:+.3f}, {b['ci'][1]:+.3f}]"
+            if b
+            else ''
+        )
+        rows[key].append(f"{t['old']['images_per_s']:.0f} → {r('eager')}, compiled {r('compiled')}{check}")
     lines = ['| | ' + ' | '.join(DATASETS.values()) + ' |', '|---' * (len(DATASETS) + 1) + '|']
     return '\n'.join(lines + [f"| {k} | {' | '.join(v)} |" for k, v in rows.items()])
 

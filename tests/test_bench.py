@@ -1,6 +1,6 @@
 "The benchmarks' own smoke runs: the scripts a GPU user runs must work before anyone has a GPU."
 
-import subprocess, sys
+import json, subprocess, sys
 import pytest
 from readme import ROOT
 
@@ -23,3 +23,38 @@ def test_gpu_check_smoke_runs_every_row():
         'fashion-mnist | training',
     ):
         assert row in out, (row, out)
+
+
+@pytest.mark.slow
+def test_likelihood_bench_smoke_tunes_every_row_alike(tmp_path):
+    "Every row searched over the same learning rates on validation, three seeds of the chosen one, gains against the AF."
+    sys.path.insert(0, str(ROOT / 'bench'))
+    import likelihood as L
+    from farmer.config import preset
+    from farmer.model import param_counts
+
+    out = tmp_path / 'likelihood.json'
+    r = subprocess.run(
+        [sys.executable, str(ROOT / 'bench' / 'likelihood.py'), '--datasets', 'digits', '--steps', '2']
+        + ['--runs', str(tmp_path / 'runs'), '--out', str(out)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=tmp_path,
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    rows = json.loads(out.read_text())['digits']
+    assert set(rows) == set(L.MODELS)
+    for name, row in rows.items():
+        lrs = sorted(s['over']['lr'] for s in row['search'].values())
+        widths = len(L.MODELS[name]('digits'))
+        assert lrs == sorted(list(L.LRS) * widths), (name, lrs)  # the same search for every row
+        assert row['chosen']['lr'] in L.LRS and len(row['test_bpd']) == len(L.SEEDS) == 3
+        assert row['ci'][0] <= row['mean'] <= row['ci'][1]
+        assert (name == 'AF alone') == ('vs_af_pct' not in row)
+    # the AF alone's two widths bracket the largest FARMER row's parameter count within 10%
+    farmer = max(
+        param_counts(preset('digits', **o))['total'] for n in L.MODELS if n != 'AF alone' for o in L.MODELS[n]('digits')
+    )
+    af = sorted(param_counts(preset('digits', **o))['total'] for o in L.MODELS['AF alone']('digits'))
+    assert af[0] <= farmer <= af[-1] and all(abs(p / farmer - 1) <= 0.10 for p in af), (af, farmer)
