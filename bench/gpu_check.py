@@ -47,6 +47,15 @@ def sync(dev):
         torch.cuda.synchronize()
 
 
+def train_step(model, opt, x, y, dev) -> None:
+    "One optimisation step on the batch `x` `[B, C, H, W]`, labels `y` `[B]`, under the device's autocast."
+    with autocast(dev):
+        loss = model(x, y)['loss']
+    loss.backward()
+    opt.step()
+    opt.zero_grad(set_to_none=True)
+
+
 def bf16_vs_fp32(dev, steps: int, root, smoke: bool) -> dict:
     "Row 1: the same run in fp32 and under bf16 autocast."
     name = 'fashion-mnist' if (Path(data_root(root)) / 'FashionMNIST').is_dir() else 'digits'
@@ -116,11 +125,7 @@ def memory_and_flops(dev, name: str, smoke: bool, gpus: int = 8, steps: int = 3)
             for _ in range(steps):
                 sync(dev)
                 t = time.perf_counter()
-                with autocast(dev):
-                    loss = model(x, y)['loss']
-                loss.backward()
-                opt.step()
-                opt.zero_grad(set_to_none=True)
+                train_step(model, opt, x, y, dev)
                 sync(dev)
                 times.append(time.perf_counter() - t)
             peak = torch.cuda.max_memory_allocated() / 2**30 if dev.type == 'cuda' else float('nan')
@@ -159,11 +164,7 @@ def fashion_speed(dev, smoke: bool) -> dict:
         if i == 3:
             sync(dev)
             t = time.perf_counter()
-        with autocast(dev):
-            loss = model(x, y)['loss']
-        loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
+        train_step(model, opt, x, y, dev)
     sync(dev)
     train_ips = n * cfg.batch_size / (time.perf_counter() - t)
     model.eval()
