@@ -333,10 +333,10 @@ def _peak_rss_mib(root: Path, out: Path) -> float:
 @pytest.mark.slow
 @pytest.mark.skipif(not Path('/proc/self/status').exists(), reason='peak RSS from /proc (Linux)')
 def test_streamed_memory_is_flat_in_the_dataset_size(tmp_path):
-    "60 vs 600 ImageNet-layout JPEGs at 256x256: held in memory, the extra 540 images alone would be 106 MB."
+    "60 vs 1,800 ImageNet-layout JPEGs at 256x256: held in memory, the extra 1,740 images alone would be 342 MB."
     small = _peak_rss_mib(fake_imagenet(tmp_path / 'small', per_class=20), tmp_path / 'a')
-    large = _peak_rss_mib(fake_imagenet(tmp_path / 'large', per_class=200), tmp_path / 'b')
-    assert large - small < 30, (small, large)
+    large = _peak_rss_mib(fake_imagenet(tmp_path / 'large', per_class=600), tmp_path / 'b')
+    assert large - small < 150, (small, large)  # the peak RSS of one run varies by up to ~115 MB from run to run
 
 
 @pytest.mark.slow
