@@ -174,9 +174,14 @@ def read_jsonl(path: str | Path) -> list[dict]:
 
 
 def truncate_jsonl(path: str | Path, step: int) -> None:
-    "Drop the records after `step` (a resumed run rewrites what came after its checkpoint)."
-    if Path(path).exists():
-        Path(path).write_text(''.join(json.dumps(r) + '\n' for r in read_jsonl(path) if r['step'] <= step))
+    """Drop the records after `step` (a resumed run rewrites what came after its checkpoint), and the text after the last
+    newline: a line that a kill cut short, since the file is written through a buffer that may flush in mid-line."""
+    path = Path(path)
+    if path.exists():
+        lines = path.read_text().split('\n')[:-1]  # complete lines only
+        tmp = path.with_suffix('.tmp')
+        tmp.write_text(''.join(l + '\n' for l in lines if l.strip() and json.loads(l)['step'] <= step))
+        os.replace(tmp, path)
 
 
 def config_diff(have: dict, want: dict, prefix: str = '') -> tuple | None:

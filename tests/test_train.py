@@ -11,6 +11,10 @@ from farmer.train import train, make_batch, heldout_bpd, load_run_model
 from conftest import run_cli
 
 TRAIN = [sys.executable, '-m', 'farmer.train', '--no-progress']
+# Bit-exact comparisons between processes need the same floating-point reduction order in both: a multi-threaded BLAS may
+# change it with the machine's load (one such run differed from step 41 on, by 1e-5, right after another job ended), a
+# single thread cannot.
+ONE_THREAD = dict(os.environ, OMP_NUM_THREADS='1')
 SMALL = [
     '--steps',
     '120',
@@ -84,7 +88,7 @@ def test_schedules_and_data_order():
 
 
 def _kill_between_checkpoints(cmd: list[str], run: Path, after: int):
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ONE_THREAD)
     deadline = time.time() + 300
     while time.time() < deadline and p.poll() is None:  # kill between two checkpoints
         m = run / 'metrics.jsonl'
@@ -99,9 +103,9 @@ def _kill_between_checkpoints(cmd: list[str], run: Path, after: int):
 @pytest.mark.slow
 def test_resume_after_sigkill_is_exact(tmp_path):
     full, killed = tmp_path / 'full', tmp_path / 'killed'
-    subprocess.run(TRAIN + SMALL + ['--out', str(full)], check=True, capture_output=True)
+    subprocess.run(TRAIN + SMALL + ['--out', str(full)], check=True, capture_output=True, env=ONE_THREAD)
     _kill_between_checkpoints(TRAIN + SMALL + ['--out', str(killed)], killed, 45)
-    done = subprocess.run(TRAIN + ['--resume', str(killed)], capture_output=True, text=True)
+    done = subprocess.run(TRAIN + ['--resume', str(killed)], capture_output=True, text=True, env=ONE_THREAD)
     assert done.returncode == 0, done.stderr
     assert _metrics(killed) == _metrics(full)  # step for step, evaluations included
     a, b = load_file(full / 'checkpoint.safetensors'), load_file(killed / 'checkpoint.safetensors')
@@ -241,7 +245,7 @@ def _ddp(tmp_path, cfg, root=None):
         ],
         capture_output=True,
         text=True,
-        env=dict(os.environ, OMP_NUM_THREADS='1'),
+        env=ONE_THREAD,
         timeout=600,
     )
     assert r.returncode == 0, r.stderr[-2000:]
@@ -291,10 +295,13 @@ def test_imagenet_layout_resume_after_sigkill_is_exact(tmp_path):
     root = fake_imagenet(tmp_path / 'imagenet', per_class=8)
     flags = TINY_IMAGENET + ['--data-root', str(root), '--steps', '12', '--eval-every', '4', '--workers', '2']
     full, killed = tmp_path / 'full', tmp_path / 'killed'
-    subprocess.run(TRAIN + flags + ['--out', str(full)], check=True, capture_output=True)
+    subprocess.run(TRAIN + flags + ['--out', str(full)], check=True, capture_output=True, env=ONE_THREAD)
     _kill_between_checkpoints(TRAIN + flags + ['--out', str(killed)], killed, 6)
     done = subprocess.run(
-        TRAIN + ['--resume', str(killed), '--data-root', str(root), '--workers', '2'], capture_output=True, text=True
+        TRAIN + ['--resume', str(killed), '--data-root', str(root), '--workers', '2'],
+        capture_output=True,
+        text=True,
+        env=ONE_THREAD,
     )
     assert done.returncode == 0, done.stderr
     assert _metrics(killed) == _metrics(full)
