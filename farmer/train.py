@@ -164,6 +164,8 @@ def train(
     if d.main and not resume:
         out.mkdir(parents=True, exist_ok=True)
         (out / 'config.json').write_text(json.dumps(cfg.to_dict(), indent=1))
+    if compile:  # each model adds guards to the one compiled `forward`: past dynamo's limit (8) a process that trains
+        torch._dynamo.reset()  # many (the analyses' `ensure_run`) would run the rest eagerly
     state = optimise(
         model,
         cfg,

@@ -397,3 +397,21 @@ def test_compiled_and_eager_losses_agree_and_compile_falls_back(tmp_path, monkey
         s['skipped_steps'] == 0
         and err.count('torch.compile failed here (RuntimeError: no C++ compiler (simulated)); running eagerly') == 1
     )
+
+
+@pytest.mark.slow
+def test_one_process_keeps_compiling_model_after_model(tmp_path, monkeypatch):
+    "The analyses train many models in one process (`ensure_run`): each `train(compile=True)` starts dynamo afresh, so no model runs eagerly for having passed dynamo's recompile limit (without the reset the second one here does)."
+    import logging
+
+    monkeypatch.setattr(torch._dynamo.config, 'recompile_limit', 1)
+    hits, handler, logger = [], logging.Handler(), logging.getLogger('torch._dynamo')
+    handler.emit = lambda record: hits.append(record.getMessage())
+    logger.addHandler(handler)
+    try:
+        for mix in ('none', 'lu'):  # two models whose forward takes a different branch: a second compiled variant
+            cfg = preset('digits-small', af_width=16, ar_width=16, af_layers=1, ar_layers=1, mix=mix, val_images=10)
+            train(cfg.replace(steps=2, eval_every=2, warmup=1), tmp_path / mix, progress=False, compile=True)
+    finally:
+        logger.removeHandler(handler)
+    assert not [h for h in hits if 'recompile_limit' in h], hits
