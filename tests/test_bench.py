@@ -58,3 +58,23 @@ def test_likelihood_bench_smoke_tunes_every_row_alike(tmp_path):
     )
     af = sorted(param_counts(preset('digits', **o))['total'] for o in L.MODELS['AF alone']('digits'))
     assert af[0] <= farmer <= af[-1] and all(abs(p / farmer - 1) <= 0.10 for p in af), (af, farmer)
+
+
+def test_run_times_sums_finished_runs_per_group(tmp_path):
+    "The training time the README quotes: each group's finished runs summed, an unfinished run (no summary) left out."
+    sys.path.insert(0, str(ROOT / 'bench'))
+    import run_times as T
+
+    for group, run, wall in (
+        ('digits', 'a-seed0', 60.0),
+        ('digits', 'a-seed1', 90.0),
+        ('fashion-mnist', 'b-seed0', 30.0),
+    ):
+        (tmp_path / group / run).mkdir(parents=True)
+        (tmp_path / group / run / 'summary.json').write_text(json.dumps(dict(wall_s=wall, steps=1)))
+    (tmp_path / 'digits' / 'cut-short').mkdir()  # a run still training: no summary yet
+    assert T.run_times(tmp_path) == {'digits': [60.0, 90.0], 'fashion-mnist': [30.0]}
+    r = subprocess.run(
+        [sys.executable, str(ROOT / 'bench' / 'run_times.py'), str(tmp_path / 'none')], capture_output=True, text=True
+    )
+    assert r.returncode != 0 and 'no finished runs' in r.stderr and 'Traceback' not in r.stderr
