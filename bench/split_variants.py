@@ -37,6 +37,8 @@ ROWS = {  # row -> overrides of the fashion-mnist preset (d = 49 values per toke
     'dct-16': dict(d_I=16, basis='dct'),
     'latent-8': dict(d_I=8, mix='lu-latent'),
     'latent-16': dict(d_I=16, mix='lu-latent'),
+    'token-8': dict(d_I=8, redundant='gmm-token'),  # a redundant GMM per token (ours)
+    'token-16': dict(d_I=16, redundant='gmm-token'),
 }
 MODES = {'none': Guidance(), 'resample w=2': Guidance('resample', w=2.0)}
 

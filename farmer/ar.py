@@ -13,11 +13,11 @@ from .gmm import GMM, GMMHead
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['ARPrior', 'Unguided']
+__all__ = ['ARPrior', 'Unguided', 'per_token_mixtures']
 
 # %% ../nbs/06_ar.ipynb #e9ab5c26
 class ARPrior(nn.Module):
-    "Causal Transformer prior over z^I `[B, N, d_I]` with per-token GMMs and a shared redundant GMM."
+    "Causal Transformer prior over z^I `[B, N, d_I]` with per-token GMMs and a shared redundant GMM (or one per token, `redundant='gmm-token'`)."
 
     def __init__(self, cfg: FarmerConfig):
         super().__init__()
@@ -28,7 +28,7 @@ class ARPrior(nn.Module):
         self.net = Transformer(W, cfg.ar_layers, cfg.ar_heads, cfg.cond_repeat + cfg.tokens, cfg.mlp_ratio)
         self.head_I = GMMHead(W, cfg.K_I, cfg.dim_I)
         self.head_R = None
-        if cfg.dim_R > 0 and cfg.redundant == 'gmm':
+        if cfg.dim_R > 0 and cfg.redundant != 'normal':
             Wr = cfg.red_head_width or W
             self.head_R = nn.Sequential(nn.Identity() if Wr == W else nn.Linear(W, Wr), GMMHead(Wr, cfg.K_R, cfg.dim_R))
 
@@ -36,14 +36,18 @@ class ARPrior(nn.Module):
         "Labels `[B]` (null = num_classes) -> the repeated condition `[B, M, W]`."
         return self.cond(y)[:, None].expand(-1, self.cfg.cond_repeat, -1)
 
+    def red_input(self, h: torch.Tensor) -> torch.Tensor:
+        "The outputs at z_1^I..z_N^I `[B, N, W]` -> the redundant head's input: the last `[B, W]` (the shared G_{N+1}), or each token's plus the last `[B, N, W]` ('gmm-token')."
+        return h[:, -1] if self.cfg.redundant == 'gmm' else h + h[:, -1:]
+
 # %% ../nbs/06_ar.ipynb #b5de2a23
 @patch
 def forward(self: ARPrior, z_I: torch.Tensor, y: torch.Tensor) -> tuple[GMM, GMM | None]:
-    "z_I `[B, N, d_I]`, y `[B]` -> (G_1..G_N with batch `[B, N]`, the shared G_{N+1} with batch `[B]` or None)."
+    "z_I `[B, N, d_I]`, y `[B]` -> (G_1..G_N with batch `[B, N]`, the redundant mixtures: shared G_{N+1} with batch `[B]`, per token `[B, N]`, or None)."
     h = self.net(torch.cat([self.prefix(y), self.inp(z_I.to(self.inp.weight.dtype))], 1))  # [B, M+N, W]
     M = self.cfg.cond_repeat
     g_I = self.head_I(h[:, M - 1 : -1])
-    g_R = self.head_R(h[:, -1]) if self.head_R is not None else None
+    g_R = self.head_R(self.red_input(h[:, M:])) if self.head_R is not None else None
     return g_I, g_R
 
 # %% ../nbs/06_ar.ipynb #96ab3804
@@ -61,8 +65,13 @@ class Unguided:
         return g.tempered(1 / self.T, self.s).sample(generator)
 
     def redundant(self, g: GMM, tokens: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        "The shared G_{N+1} with batch `[B]` -> N i.i.d. draws `[B, N, d_R]`."
-        return g.tempered(1.0, self.red_scale).expand(tokens).sample(generator)
+        "The shared G_{N+1} with batch `[B]` -> N i.i.d. draws `[B, N, d_R]` (per-token mixtures `[B, N]`: one draw each)."
+        return per_token_mixtures(g.tempered(1.0, self.red_scale), tokens).sample(generator)
+
+
+def per_token_mixtures(g: GMM, tokens: int) -> GMM:
+    "Redundant mixtures for N tokens, batch `[..., N]`: the shared G_{N+1} (batch `[...]`, logits `[..., K]`) repeated; per-token ones (logits `[B, N, K]`) as they are."
+    return g if g.logits.ndim == 3 else g.expand(tokens)
 
 
 @torch.no_grad()
@@ -76,7 +85,7 @@ def sample(
     kv = self.net.new_cache(len(yy)) if cache else None
     seq = self.prefix(yy)
     h = self.net(seq, kv)[:, -1]
-    zs = []
+    zs, hs = [], []  # the drawn z^I, the outputs at them
     for i in range(cfg.tokens):
         zs.append(drawer.informative(self.head_I(h), generator))
         inp = self.inp(zs[-1])[:, None]
@@ -86,9 +95,10 @@ def sample(
         else:
             seq = torch.cat([seq, inp], 1)
             h = self.net(seq)[:, -1]
+        hs.append(h)
     z_I = torch.stack(zs, 1)
     if self.head_R is None:  # factor-out: z_R ~ N(0, I), σ × red_scale
         return z_I, drawer.red_scale * torch.randn(
             B, cfg.tokens, cfg.dim_R, generator=generator, device=y.device, dtype=z_I.dtype
         )
-    return z_I, drawer.redundant(self.head_R(h), cfg.tokens, generator)
+    return z_I, drawer.redundant(self.head_R(self.red_input(torch.stack(hs, 1))), cfg.tokens, generator)

@@ -26,8 +26,9 @@ def _parts(c: FarmerConfig) -> dict[str, tuple[int, int]]:
     N, d, r, out_I, out_R = c.tokens, c.d, c.mlp_ratio, c.K_I * (1 + 2 * c.dim_I), c.K_R * (1 + 2 * c.dim_R)
     blk = [_transformer(c.af_width, c.af_layers, N, r), _linear(d, c.af_width, N), _linear(c.af_width, 2 * d, N)]
     Wr = c.red_head_width or c.ar_width
-    red = ([_linear(c.ar_width, Wr)] if Wr != c.ar_width else []) + [_linear(Wr, out_R)]
-    has_R = c.dim_R > 0 and c.redundant == 'gmm'
+    T_R = N if c.redundant == 'gmm-token' else 1  # rows through the redundant head
+    red = ([_linear(c.ar_width, Wr, T_R)] if Wr != c.ar_width else []) + [_linear(Wr, out_R, T_R)]
+    has_R = c.dim_R > 0 and c.redundant != 'normal'
     ar = [
         _transformer(c.ar_width, c.ar_layers, c.cond_repeat + N, r),
         _linear(c.dim_I, c.ar_width, N),
@@ -48,7 +49,7 @@ def _activations(c: FarmerConfig, bf16: bool) -> float:
     "Bytes autograd keeps for the backward pass of one image (Transformer layers and GMM log-densities)."
     per = 2 * (8 + 2 * c.mlp_ratio) + 4 if bf16 else 4 * (8 + 2 * c.mlp_ratio)
     layers = c.af_blocks * c.af_layers * c.tokens * c.af_width + c.ar_layers * (c.cond_repeat + c.tokens) * c.ar_width
-    gmm = c.tokens * (c.K_I * c.dim_I + (c.K_R * c.dim_R if c.dim_R and c.redundant == 'gmm' else 0))
+    gmm = c.tokens * (c.K_I * c.dim_I + (c.K_R * c.dim_R if c.dim_R and c.redundant != 'normal' else 0))
     return per * layers + 12 * gmm
 
 

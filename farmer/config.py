@@ -41,7 +41,7 @@ class FarmerConfig:
     d_I: int | None = None            # informative channels per token; None = d (no dimension reduction)
     K_I: int = 32                     # components of each informative GMM
     K_R: int = 16                     # components of the shared redundant GMM
-    redundant: str = 'gmm'            # 'gmm' (FARMER) or 'normal' (JetFormer factor-out, z_R ~ N(0, I))
+    redundant: str = 'gmm'            # 'gmm' (FARMER), 'gmm-token' (ours: a GMM per redundant token) or 'normal' (JetFormer factor-out, z_R ~ N(0, I))
     red_head_width: int | None = None # width before the redundant head (None = ar_width) (our reading, 1.9B preset)
     cond_repeat: int = 4              # M copies of the class embedding
     final_permute: bool = True        # AR runs opposite to the last AF block
@@ -124,7 +124,10 @@ def validate(c: FarmerConfig):
     _check(
         c.d_I is None or 1 <= c.d_I <= c.d, f"d_I must be None or in 1..d={c.d} (d = channels*patch**2), got {c.d_I}"
     )
-    _check(c.redundant in ('gmm', 'normal'), f"redundant must be 'gmm' or 'normal', got {c.redundant!r}")
+    _check(
+        c.redundant in ('gmm', 'gmm-token', 'normal'),
+        f"redundant must be 'gmm', 'gmm-token' or 'normal', got {c.redundant!r}",
+    )
     _check(c.num_classes >= 0, f"num_classes must be >= 0 (0 = unconditional), got {c.num_classes}")
     for w, h in (('af_width', 'af_heads'), ('ar_width', 'ar_heads')):
         _check(getattr(c, w) % getattr(c, h) == 0, f"{w}={getattr(c, w)} must be divisible by {h}={getattr(c, h)}")

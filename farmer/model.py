@@ -10,7 +10,7 @@ import torch.nn as nn
 from .config import FarmerConfig
 from .data import patchify, unpatchify, bin_width, token_basis
 from .af import AF, ChannelMix
-from .ar import ARPrior
+from .ar import ARPrior, per_token_mixtures
 from fastcore.basics import patch
 
 # %% auto #0
@@ -153,12 +153,12 @@ def bits_per_dim(nll: torch.Tensor, cfg: FarmerConfig) -> torch.Tensor:
 
 @patch
 def _nll_R(self: Farmer, g_R, z_R: torch.Tensor) -> torch.Tensor:
-    "−log p(z_R | z_I, c) `[B]`: the shared redundant GMM `g_R` (batch `[B]`) scores all N vectors; N(0, I) under factor-out."
+    "−log p(z_R | z_I, c) `[B]`: the shared redundant GMM `g_R` (batch `[B]`) scores all N vectors (per-token mixtures `[B, N]` one each); N(0, I) under factor-out."
     if z_R.shape[-1] == 0:
         return z_R.new_zeros(z_R.shape[0])
     if g_R is None:
         return (0.5 * z_R**2 + 0.5 * math.log(2 * math.pi)).sum((1, 2))  # JetFormer factor-out
-    return -g_R.expand(z_R.shape[1]).log_prob(z_R).sum(1)
+    return -per_token_mixtures(g_R, z_R.shape[1]).log_prob(z_R).sum(1)
 
 
 @patch

@@ -8,7 +8,7 @@ import dataclasses, math
 from dataclasses import dataclass
 import torch
 from .gmm import GMM
-from .ar import Unguided
+from .ar import Unguided, per_token_mixtures
 from .data import to_uint8
 from .runtime import model_device
 
@@ -180,25 +180,42 @@ class NaiveCFG(GuidedDrawer):
         )
 
     def redundant(self, g: GMM, tokens: int, generator=None) -> torch.Tensor:
-        "The doubled shared G_{N+1} `[2B]` -> `[B, N, d_R]`; at red_scale 0 the tilted mean of a component of p_c (the limit)."
+        "The doubled shared G_{N+1} `[2B]` (or per-token mixtures `[2B, N]`) -> `[B, N, d_R]`; at red_scale 0 the tilted mean of a component of p_c (the limit)."
         c, u = halves(g)
         if self.red_scale == 0:
-            k = torch.multinomial(
-                torch.softmax(c.logits.float(), -1), tokens, replacement=True, generator=generator
-            )  # [B, N]
-            return tilted_means(c, u, self.gd.w).gather(1, k[..., None].expand(*k.shape, c.d))
+            if c.logits.ndim == 2:  # shared: N components of the one mixture
+                k = torch.multinomial(
+                    torch.softmax(c.logits.float(), -1), tokens, replacement=True, generator=generator
+                )
+            else:  # per token: one component of each token's mixture
+                k = torch.multinomial(
+                    torch.softmax(c.logits.reshape(-1, c.K).float(), -1), 1, generator=generator
+                ).view(c.logits.shape[:-1])
+            m = tilted_means(c, u, self.gd.w)  # [B, K, d] or [B, N, K, d]
+            return (
+                m.gather(-2, k[..., None].expand(*k.shape, c.d))
+                if m.ndim == 3
+                else m.gather(-2, k[..., None, None].expand(*k.shape, 1, c.d)).squeeze(-2)
+            )
         return naive_cfg(
-            c.tempered(1, self.red_scale).expand(tokens),
-            u.tempered(1, self.red_scale).expand(tokens),
+            per_token_mixtures(c.tempered(1, self.red_scale), tokens),
+            per_token_mixtures(u.tempered(1, self.red_scale), tokens),
             self.gd.w,
             generator,
         )
 
 
 def _per_token(fn, tokens: int, cost: int, budget: int = 2**26) -> torch.Tensor:
-    "`fn(n)` -> `[B, n, d]` for n tokens at a time, so that n·`cost` temporaries stay under `budget` elements; concatenated `[B, tokens, d]`."
+    "`fn(i, n)` -> `[B, n, d]` for tokens i..i+n-1, n at a time, so that n·`cost` temporaries stay under `budget` elements; concatenated `[B, tokens, d]`."
     step = max(1, budget // max(cost, 1))
-    return torch.cat([fn(min(step, tokens - i)) for i in range(0, tokens, step)], 1)
+    return torch.cat([fn(i, min(step, tokens - i)) for i in range(0, tokens, step)], 1)
+
+
+def _tokens(g: GMM, i: int, n: int) -> GMM:
+    "Tokens i..i+n-1 of redundant mixtures: the shared G_{N+1} (batch `[B]`) repeated n times, per-token ones (batch `[B, N]`) sliced -> batch `[B, n]`."
+    if g.logits.ndim == 2:
+        return g.expand(n)
+    return GMM(g.logits[:, i : i + n], g.mean[:, i : i + n], g.log_sigma[:, i : i + n])
 
 
 def _redundant_kw(gd: Guidance) -> dict:
@@ -235,13 +252,19 @@ class ResampleCFG(GuidedDrawer):
         )[..., 0, :]
 
     def redundant(self, g: GMM, tokens: int, generator=None) -> torch.Tensor:
-        "The doubled shared G_{N+1} `[2B]` -> `[B, N, d_R]`: every token picks from one shared pool, or from a pool of its own."
+        "The doubled shared G_{N+1} `[2B]` (or per-token mixtures `[2B, N]`) -> `[B, N, d_R]`: every token picks from one shared pool, or from a pool of its own."
         gd, (c, u), kw = self.gd, halves(g), _redundant_kw(self.gd)
         if gd.red_pool == 'shared':
+            if c.logits.ndim == 3:
+                raise ValueError(
+                    "red_pool='shared' needs the shared redundant GMM; use red_pool='per-token' with redundant='gmm-token'"
+                )
             return resample_cfg(c, u, gd.w, generator, picks=tokens, **kw)
         cost = (gd.red_s_c + gd.red_s_u) * c.K * c.d * len(c.logits)
         return _per_token(
-            lambda n: resample_cfg(c.expand(n), u.expand(n), gd.w, generator, **kw)[..., 0, :], tokens, cost
+            lambda i, n: resample_cfg(_tokens(c, i, n), _tokens(u, i, n), gd.w, generator, **kw)[..., 0, :],
+            tokens,
+            cost,
         )
 
 

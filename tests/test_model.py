@@ -258,3 +258,27 @@ def test_learned_channel_mixing_is_an_exact_flow_part(tiny, mix):
     assert torch.equal(
         Farmer(tiny.replace(mix=mix)).mix.weight(), torch.eye(tiny.d)
     )  # the identity at init: the paper's model
+
+
+def test_per_token_redundant_gmm(tiny):
+    "redundant='gmm-token' (ours): one mixture per redundant token, each seeing every z^I; nll_R is their torch.distributions log-density; sampling draws z_i^R from G^R_i."
+    cfg = tiny.replace(redundant='gmm-token')
+    m, x, y = _model(cfg), _x(cfg), torch.tensor([0, 1, 2])
+    z_I, z_R = m.split(m.to_ar_order(m.encode(x)[0]))
+    _, g_R = m.ar(z_I, y)
+    assert g_R.logits.shape == (3, cfg.tokens, cfg.K_R) and (g_R.mean[:, 0] - g_R.mean[:, 1]).abs().max() > 1e-6
+    D = torch.distributions
+    ref = D.MixtureSameFamily(
+        D.Categorical(logits=g_R.logits), D.Independent(D.Normal(g_R.mean, g_R.log_sigma.exp()), 1)
+    )
+    out = m(x, y)
+    assert torch.allclose(out['nll_R'], -ref.log_prob(z_R).sum(1), atol=1e-10)
+    assert torch.allclose(m.decode(m.encode(x)[0]), x, atol=1e-10)
+    zi = z_I.detach().requires_grad_()
+    g = m.ar(zi, y)[1]
+    for i in range(cfg.tokens):  # G^R_i sees every z_j^I
+        (gr,) = torch.autograd.grad(g.mean[:, i].sum(), zi, retain_graph=True)
+        assert (gr.abs().sum(-1) > 0).all()
+    m1 = _model(cfg.replace(K_I=1, K_R=1), std=0.05)
+    zi, zr = m1.ar.sample(y, Unguided(s=0.0, red_scale=0.0), torch.Generator().manual_seed(0))
+    assert torch.allclose(m1.ar(zi, y)[1].mean[:, :, 0], zr, atol=1e-10)

@@ -269,3 +269,22 @@ def test_pool_diversity():
     ).all()  # near one-hot weights: the tokens copy one candidate
     per = pool_diversity(c, u, Guidance('resample', w=2.0, T_s=50.0, red_pool='per-token'), 8, gen)
     assert (per['distinct'] == 8).all()
+
+
+@pytest.mark.parametrize('mode', ['none', 'naive', 'resample'])
+def test_per_token_redundant_mixtures_in_every_mode(tiny, mode):
+    "redundant='gmm-token' (ours): at red_scale 0 each z_i^R is a mean of its own token's mixture (not another token's), in every mode; cache and recomputation agree."
+    m, y = _model(tiny.replace(redundant='gmm-token')), torch.tensor([0, 2, 1])
+    gd = Guidance(mode, w=0.0 if mode == 'none' else 1.5, red_scale=0.0)
+    z_I, z_R = m.ar.sample(y, drawer(gd), torch.Generator().manual_seed(0))
+    g_c, g_u = m.ar(z_I, y)[1], m.ar(z_I, torch.full_like(y, tiny.num_classes))[1]  # batch [B, N]
+    means = {'none': g_c.mean, 'naive': tilted_means(g_c, g_u, gd.w), 'resample': torch.cat([g_c.mean, g_u.mean], -2)}[
+        mode
+    ]  # [B, N, K', d]
+    hit = lambda ms: all(_means_hit(z_R[:, i : i + 1], ms[:, i]) for i in range(tiny.tokens))
+    assert hit(means) and not hit(means.roll(1, 1))  # its own token's means, and the check can fail
+    gd1 = Guidance(mode, w=0.0 if mode == 'none' else 1.5)
+    a = generate(m, y, gd1, torch.Generator().manual_seed(3))
+    assert torch.equal(a, generate(m, y, gd1, torch.Generator().manual_seed(3), cache=False))
+    with pytest.raises(ValueError, match="red_pool='shared' needs the shared redundant GMM"):
+        generate(m, y, Guidance('resample', w=1.5, red_pool='shared'))
