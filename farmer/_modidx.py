@@ -279,7 +279,6 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                  'farmer.sampling._log_normal': ('sampling.html#_log_normal', 'farmer/sampling.py'),
                                  'farmer.sampling._per_token': ('sampling.html#_per_token', 'farmer/sampling.py'),
                                  'farmer.sampling._redundant_kw': ('sampling.html#_redundant_kw', 'farmer/sampling.py'),
-                                 'farmer.sampling._tokens': ('sampling.html#_tokens', 'farmer/sampling.py'),
                                  'farmer.sampling.drawer': ('sampling.html#drawer', 'farmer/sampling.py'),
                                  'farmer.sampling.generate': ('sampling.html#generate', 'farmer/sampling.py'),
                                  'farmer.sampling.guidance_preset': ('sampling.html#guidance_preset', 'farmer/sampling.py'),

@@ -40,7 +40,8 @@ def ensure_run(cfg: FarmerConfig, out: str | Path, **train_kw) -> dict:
     if out.is_dir() and {p.name for p in out.iterdir()} <= {
         'config.json',
         'metrics.jsonl',
-    }:  # stopped before its first checkpoint
+        'best.safetensors',
+    }:  # stopped before its first checkpoint (the step-0 evaluation may have kept best weights)
         for p in out.iterdir():
             p.unlink()
     return train(cfg, out, **train_kw)[0]

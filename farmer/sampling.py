@@ -211,13 +211,6 @@ def _per_token(fn, tokens: int, cost: int, budget: int = 2**26) -> torch.Tensor:
     return torch.cat([fn(i, min(step, tokens - i)) for i in range(0, tokens, step)], 1)
 
 
-def _tokens(g: GMM, i: int, n: int) -> GMM:
-    "Tokens i..i+n-1 of redundant mixtures: the shared G_{N+1} (batch `[B]`) repeated n times, per-token ones (batch `[B, N]`) sliced -> batch `[B, n]`."
-    if g.logits.ndim == 2:
-        return g.expand(n)
-    return GMM(g.logits[:, i : i + n], g.mean[:, i : i + n], g.log_sigma[:, i : i + n])
-
-
 def _redundant_kw(gd: Guidance) -> dict:
     "`resample_weights` settings of the redundant step: its pool sizes, and `red_scale` on the proposals' σ only."
     return dict(
@@ -261,8 +254,10 @@ class ResampleCFG(GuidedDrawer):
                 )
             return resample_cfg(c, u, gd.w, generator, picks=tokens, **kw)
         cost = (gd.red_s_c + gd.red_s_u) * c.K * c.d * len(c.logits)
+        c, u = per_token_mixtures(c, tokens), per_token_mixtures(u, tokens)  # batch [B, N] (the shared one: a view)
+        part = lambda g, i, n: GMM(g.logits[:, i : i + n], g.mean[:, i : i + n], g.log_sigma[:, i : i + n])
         return _per_token(
-            lambda i, n: resample_cfg(_tokens(c, i, n), _tokens(u, i, n), gd.w, generator, **kw)[..., 0, :],
+            lambda i, n: resample_cfg(part(c, i, n), part(u, i, n), gd.w, generator, **kw)[..., 0, :],
             tokens,
             cost,
         )

@@ -1,6 +1,6 @@
 "The analysis toolkit: image measures against brute force, the FAST/FULL switch, claims, and ensure_run."
 
-import json
+import json, shutil
 import numpy as np, pytest, torch
 from farmer.analysis import (
     analysis_setup,
@@ -182,4 +182,27 @@ def test_ensure_run_trains_reuses_resumes_and_refuses(tmp_path):
     with pytest.raises(ValueError, match='K_I=8, not 3'):
         ensure_run(cfg.replace(K_I=3), run)
     (run / 'summary.json').unlink()  # cut short after its last checkpoint: resumed
+    assert ensure_run(cfg, run, progress=False)['best_val_bpd'] == first['best_val_bpd']
+
+
+def test_ensure_run_restarts_a_run_stopped_before_its_first_checkpoint(tmp_path):
+    "A run killed after its step-0 evaluation (config, metrics and best weights, no checkpoint) is trained afresh, not refused."
+    cfg = preset(
+        'digits-small',
+        steps=6,
+        eval_every=3,
+        warmup=1,
+        batch_size=16,
+        af_width=16,
+        ar_width=16,
+        af_layers=1,
+        ar_layers=1,
+    )
+    run = tmp_path / 'run'
+    first = ensure_run(cfg, run, progress=False)
+    for name in ('summary.json', 'checkpoint.safetensors'):
+        (run / name).unlink()
+    shutil.rmtree(run / 'figures')  # written at the end
+    lines = (run / 'metrics.jsonl').read_text().splitlines()
+    (run / 'metrics.jsonl').write_text(lines[0] + '\n')  # the step-0 evaluation only
     assert ensure_run(cfg, run, progress=False)['best_val_bpd'] == first['best_val_bpd']
