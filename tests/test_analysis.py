@@ -161,18 +161,13 @@ def test_claims_are_merged_per_dataset_ordered_and_validated():
     )
 
 
+def _tiny_run(**kw):
+    "A digits-small run small enough to train in seconds."
+    return preset('digits-small', af_width=16, ar_width=16, af_layers=1, ar_layers=1, **kw)
+
+
 def test_ensure_run_trains_reuses_resumes_and_refuses(tmp_path):
-    cfg = preset(
-        'digits-small',
-        steps=12,
-        eval_every=6,
-        warmup=2,
-        batch_size=32,
-        af_width=16,
-        ar_width=16,
-        af_layers=1,
-        ar_layers=1,
-    )
+    cfg = _tiny_run(steps=12, eval_every=6, warmup=2, batch_size=32)
     run = tmp_path / 'run'
     first = ensure_run(cfg, run, progress=False)
     stamp = (run / 'best.safetensors').stat().st_mtime_ns
@@ -187,17 +182,7 @@ def test_ensure_run_trains_reuses_resumes_and_refuses(tmp_path):
 
 def test_ensure_run_restarts_a_run_stopped_before_its_first_checkpoint(tmp_path):
     "A run killed after its step-0 evaluation (config, metrics and best weights, no checkpoint) is trained afresh, not refused."
-    cfg = preset(
-        'digits-small',
-        steps=6,
-        eval_every=3,
-        warmup=1,
-        batch_size=16,
-        af_width=16,
-        ar_width=16,
-        af_layers=1,
-        ar_layers=1,
-    )
+    cfg = _tiny_run(steps=6, eval_every=3, warmup=1, batch_size=16)
     run = tmp_path / 'run'
     first = ensure_run(cfg, run, progress=False)
     for name in ('summary.json', 'checkpoint.safetensors'):
