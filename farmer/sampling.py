@@ -183,20 +183,13 @@ class NaiveCFG(GuidedDrawer):
         "The doubled shared G_{N+1} `[2B]` (or per-token mixtures `[2B, N]`) -> `[B, N, d_R]`; at red_scale 0 the tilted mean of a component of p_c (the limit)."
         c, u = halves(g)
         if self.red_scale == 0:
-            if c.logits.ndim == 2:  # shared: N components of the one mixture
-                k = torch.multinomial(
-                    torch.softmax(c.logits.float(), -1), tokens, replacement=True, generator=generator
-                )
-            else:  # per token: one component of each token's mixture
-                k = torch.multinomial(
-                    torch.softmax(c.logits.reshape(-1, c.K).float(), -1), 1, generator=generator
-                ).view(c.logits.shape[:-1])
-            m = tilted_means(c, u, self.gd.w)  # [B, K, d] or [B, N, K, d]
-            return (
-                m.gather(-2, k[..., None].expand(*k.shape, c.d))
-                if m.ndim == 3
-                else m.gather(-2, k[..., None, None].expand(*k.shape, 1, c.d)).squeeze(-2)
-            )
+            m = tilted_means(c, u, self.gd.w)  # [B, K, d], per token [B, N, K, d]
+            if c.logits.ndim == 3:  # per token: a component of each token's mixture, at its tilted mean
+                return GMM(c.logits, m, c.log_sigma).tempered(1, 0).sample(generator)
+            k = torch.multinomial(
+                torch.softmax(c.logits.float(), -1), tokens, replacement=True, generator=generator
+            )  # [B, N]
+            return m.gather(1, k[..., None].expand(*k.shape, c.d))
         return naive_cfg(
             per_token_mixtures(c.tempered(1, self.red_scale), tokens),
             per_token_mixtures(u.tempered(1, self.red_scale), tokens),
