@@ -249,6 +249,7 @@ def verdict(effects: list[dict]) -> str:
 CLAIMS = (
     'dim-reduction',
     'dim-reduction-mix',
+    'dim-reduction-token',
     'condition-repeat',
     'final-permute',
     'resampling-cfg',
