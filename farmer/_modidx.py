@@ -294,6 +294,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                               'farmer.train.build_parser': ('train.html#build_parser', 'farmer/train.py'),
                               'farmer.train.config_from_args': ('train.html#config_from_args', 'farmer/train.py'),
                               'farmer.train.heldout_bpd': ('train.html#heldout_bpd', 'farmer/train.py'),
+                              'farmer.train.heldout_bpds': ('train.html#heldout_bpds', 'farmer/train.py'),
                               'farmer.train.load_run_model': ('train.html#load_run_model', 'farmer/train.py'),
                               'farmer.train.main': ('train.html#main', 'farmer/train.py'),
                               'farmer.train.make_batch': ('train.html#make_batch', 'farmer/train.py'),

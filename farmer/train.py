@@ -34,7 +34,8 @@ from .plots import plot_metrics
 from .loop import optimise, step_loader, ordered_loader, rank_rows
 
 # %% auto #0
-__all__ = ['make_batch', 'heldout_bpd', 'load_run_model', 'run_splits', 'train', 'build_parser', 'config_from_args', 'main']
+__all__ = ['make_batch', 'heldout_bpds', 'heldout_bpd', 'load_run_model', 'run_splits', 'train', 'build_parser',
+           'config_from_args', 'main']
 
 # %% ../nbs/11_train.ipynb #33ffbb13
 def make_batch(
@@ -56,7 +57,7 @@ def make_batch(
 
 # %% ../nbs/11_train.ipynb #6e0592dc
 @torch.no_grad()
-def heldout_bpd(
+def heldout_bpds(
     model: Farmer,
     ds: ImageSet,
     device: torch.device | str = 'cpu',
@@ -64,8 +65,8 @@ def heldout_bpd(
     seed: int = 0,
     precision: str = 'auto',
     workers: int = 4,
-) -> tuple[float, float]:
-    "Mean and standard error of the BPD of the images of `ds` under `model`: uniform dequantisation, each image's noise its own."
+) -> torch.Tensor:
+    "The BPD of each image of `ds` under `model` `[N]` (fp32, CPU): uniform dequantisation, each image's noise its own."
     cfg, vals, i = model.cfg, [], 0
     was_training = model.training
     model.eval()
@@ -77,7 +78,12 @@ def heldout_bpd(
             vals.append(model(x, y.to(device) if cfg.num_classes > 0 else None)['bpd'].float().cpu())
         i += len(x8)
     model.train(was_training)
-    v = torch.cat(vals)
+    return torch.cat(vals)
+
+
+def heldout_bpd(model: Farmer, ds: ImageSet, device: torch.device | str = 'cpu', **kw) -> tuple[float, float]:
+    "Mean and standard error of `heldout_bpds` (same arguments)."
+    v = heldout_bpds(model, ds, device, **kw)
     return v.mean().item(), (v.std() / math.sqrt(len(v))).item()
 
 

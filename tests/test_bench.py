@@ -51,7 +51,8 @@ def test_likelihood_bench_smoke_tunes_every_row_alike(tmp_path):
         assert lrs == sorted(list(L.LRS) * widths), (name, lrs)  # the same search for every row
         assert row['chosen']['lr'] in L.LRS and len(row['test_bpd']) == len(L.SEEDS) == 3
         assert row['ci'][0] <= row['mean'] <= row['ci'][1]
-        assert (name == 'AF alone') == ('vs_af_pct' not in row)
+        assert (name == 'AF alone') == ('vs_af_pct' not in row) == ('median_vs_af_pct' not in row)
+        assert len(row['test_median']) == 3 and all(m <= x for m, x in zip(row['test_median'], row['test_max']))
     # the AF alone's two widths bracket the largest FARMER row's parameter count within 10%
     farmer = max(
         param_counts(preset('digits', **o))['total'] for n in L.MODELS if n != 'AF alone' for o in L.MODELS[n]('digits')

@@ -5,7 +5,7 @@ from farmer import preset
 from farmer.data import load_dataset, open_dataset, dequantize_uniform
 from farmer.classifier import load_classifier, accuracy
 from farmer.eval import sample_metrics, class_log_likelihoods, COLUMNS
-from farmer.train import train, heldout_bpd, load_run_model
+from farmer.train import train, heldout_bpd, heldout_bpds, load_run_model
 
 
 @pytest.fixture(scope='module')
@@ -65,7 +65,9 @@ def test_bpd_and_class_likelihoods_agree_with_training(run_dir):
     bpd, se = heldout_bpd(model, test)
     assert abs(bpd - summary['test_bpd']) < 1e-5 and se > 0
     assert abs(heldout_bpd(model, val)[0] - summary['best_val_bpd']) < 1e-5
-    assert abs(heldout_bpd(model, val, batch=7)[0] - summary['best_val_bpd']) < 1e-5  # each image's noise is its own
+    per_image = heldout_bpds(model, val)
+    assert per_image.shape == (300,) and abs(per_image.mean().item() - summary['best_val_bpd']) < 1e-5
+    torch.testing.assert_close(heldout_bpds(model, val, batch=7), per_image)  # each image's noise is its own
     xt, yt = load_dataset('digits', 'test')
     ll = class_log_likelihoods(model, xt[:50])
     x = dequantize_uniform(xt[:50], generator=torch.Generator().manual_seed(0))
