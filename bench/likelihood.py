@@ -28,6 +28,7 @@ import argparse, json, statistics
 import torch
 from pathlib import Path
 from farmer.config import preset
+from farmer.data import ImageSet
 from farmer.model import param_counts
 from farmer.analysis import ensure_run, effect
 from farmer.runtime import pick_device
@@ -69,7 +70,8 @@ def model_row(ds: str, name: str, data_root: str | None, root: Path = Path('runs
     best = min(search.values(), key=lambda r: r['val_bpd'])['over']
     runs = [train(dict(best, seed=s)) for s in SEEDS]
     tests = [r['test_bpd'] for r in runs]
-    per_image = [test_bpds(runs_dir / slug(dict(best, seed=s)), data_root) for s in SEEDS]
+    test = run_splits(preset(ds, **best), data_root)['test']  # opened once for the three seeds
+    per_image = [test_bpds(runs_dir / slug(dict(best, seed=s)), test) for s in SEEDS]
     return dict(
         chosen={k: v for k, v in best.items() if k != 'seed'},
         params=param_counts(preset(ds, **best))['total'],
@@ -85,11 +87,10 @@ def model_row(ds: str, name: str, data_root: str | None, root: Path = Path('runs
     )
 
 
-def test_bpds(run: Path, data_root: str | None) -> torch.Tensor:
-    "The BPD of each test image `[N]` under the best weights of `run` (the noise of the run's own test score)."
+def test_bpds(run: Path, test: ImageSet) -> torch.Tensor:
+    "The BPD of each image of the test split `[N]` under the best weights of `run` (the noise of the run's own test score)."
     dev = pick_device()
-    model = load_run_model(run, device=dev)
-    return heldout_bpds(model, run_splits(model.cfg, data_root)['test'], dev)
+    return heldout_bpds(load_run_model(run, device=dev), test, dev)
 
 
 def _mean_ci(v: list[float]) -> list[float]:
