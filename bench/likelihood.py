@@ -12,10 +12,13 @@ Every model gets the same search on the validation split: the learning rate over
 its width, over two widths whose parameter counts bracket the largest FARMER's within 10%. The setting with the best
 validation BPD is then trained with seeds 1 and 2 as well, and the table reports the test BPD of the three seeds: mean
 and 95% t-interval, and each FARMER row's gain over the AF alone with Welch's interval (`farmer.analysis.effect`).
-Each seed's best weights are also scored image by image on the test split (the same noise as its own test score): the
-median and the worst image, since a mean BPD can rest on a few images the model finds very unlikely.
-Runs go to `runs/likelihood/<dataset>/<row>` and are reused when finished (resumed when cut short); the numbers go to
-`figures/likelihood.json`, which the training chapter and the README quote.
+Each seed's test score also gives the median and the worst test image (`summary.json`), since a mean BPD can rest on a
+few images the model finds very unlikely.
+Runs go to `runs/likelihood/<dataset>/<row>` and are resumed when cut short; each finished run's config and summary are
+added to `figures/likelihood-runs.json` (the record, committed), and a run the record holds with the same config is not
+trained again: the benchmark takes longer than one sitting, and the record carries it over without the checkpoints
+(delete the record to retrain everything). The table goes to `figures/likelihood.json`, which the training chapter and
+the README quote.
 
     python bench/likelihood.py [--datasets digits,fashion-mnist] [--data-root DIR]
     python bench/likelihood.py --datasets digits --steps 3 --runs /tmp/l --out /tmp/l.json   # a smoke run (the tests)
@@ -27,11 +30,11 @@ Fashion-MNIST needs its four IDX files under DATA_ROOT/FashionMNIST/raw/ (`farme
 import argparse, json, statistics
 import torch
 from pathlib import Path
-from farmer.config import preset
+from farmer.config import FarmerConfig, preset
 from farmer.data import ImageSet
 from farmer.model import param_counts
 from farmer.analysis import ensure_run, effect
-from farmer.runtime import pick_device
+from farmer.runtime import config_diff, pick_device
 from farmer.train import heldout_bpds, load_run_model, run_splits
 
 LRS = (1e-3, 2e-3, 3e-3)
@@ -50,12 +53,19 @@ def slug(over: dict) -> str:
     return '_'.join(f'{k}={v}' for k, v in over.items())
 
 
-def model_row(ds: str, name: str, data_root: str | None, root: Path = Path('runs/likelihood'), steps=None) -> dict:
+def model_row(
+    ds: str,
+    name: str,
+    data_root: str | None,
+    root: Path = Path('runs/likelihood'),
+    steps=None,
+    record: Path | None = None,
+) -> dict:
     "Search on validation, then three seeds of the chosen setting; return the row. `steps`: a smoke run of that many steps."
     runs_dir = root / ds
     short = dict(steps=steps, eval_every=steps, warmup=0) if steps else {}
-    train = lambda over: ensure_run(
-        preset(ds, **over, **short), runs_dir / slug(over), progress=False, data_root=data_root, compile=not steps
+    train = lambda over: recorded_run(
+        preset(ds, **over, **short), runs_dir / slug(over), record, data_root=data_root, compile=not steps
     )
     search = {}
     for arch in MODELS[name](ds):
@@ -70,8 +80,6 @@ def model_row(ds: str, name: str, data_root: str | None, root: Path = Path('runs
     best = min(search.values(), key=lambda r: r['val_bpd'])['over']
     runs = [train(dict(best, seed=s)) for s in SEEDS]
     tests = [r['test_bpd'] for r in runs]
-    test = run_splits(preset(ds, **best), data_root)['test']  # opened once for the three seeds
-    per_image = [test_bpds(runs_dir / slug(dict(best, seed=s)), test) for s in SEEDS]
     return dict(
         chosen={k: v for k, v in best.items() if k != 'seed'},
         params=param_counts(preset(ds, **best))['total'],
@@ -80,10 +88,44 @@ def model_row(ds: str, name: str, data_root: str | None, root: Path = Path('runs
         test_bpd=tests,
         mean=statistics.mean(tests),
         ci=_mean_ci(tests),
-        test_median=[v.median().item() for v in per_image],
-        test_max=[v.max().item() for v in per_image],
-        test_images=len(per_image[0]),
+        test_median=[r['test_bpd_median'] for r in runs],
+        test_max=[r['test_bpd_max'] for r in runs],
+        test_images=len(run_splits(preset(ds, **best), data_root)['test']),
         wall_s=[r['wall_s'] for r in runs],
+    )
+
+
+def recorded_run(cfg: FarmerConfig, out: Path, record: Path | None, data_root: str | None, **train_kw) -> dict:
+    """The summary of run `out` trained with `cfg`: from `record` (`{dataset: {run name: {config, summary}}}`) when it holds
+    this run with this config, else from `ensure_run` (reused, resumed or trained now) and then added to the record."""
+    read = lambda: json.loads(record.read_text()) if record and record.is_file() else {}
+    r = read().get(cfg.dataset, {}).get(out.name)
+    if r and not config_diff(r['config'], cfg.to_dict()) and ('curve' in r['summary'] or not out.is_dir()):
+        return r['summary']
+    s = ensure_run(cfg, out, progress=False, data_root=data_root, **train_kw)
+    if 'test_bpd_median' not in s:  # a run finished before `summary.json` held its median and worst test image
+        v = test_bpds(out, run_splits(cfg, data_root)['test'])
+        s = dict(s, test_bpd_median=v.median().item(), test_bpd_max=v.max().item())
+    s = dict(s, **learning_curve(out / 'metrics.jsonl'))
+    if record:
+        runs = read()  # re-read: another process may have added runs
+        runs.setdefault(cfg.dataset, {})[out.name] = dict(config=cfg.to_dict(), summary=s)
+        record.parent.mkdir(parents=True, exist_ok=True)
+        tmp = record.with_name(record.name + '.tmp')
+        tmp.write_text(json.dumps(runs, indent=1))
+        tmp.replace(record)
+    return s
+
+
+def learning_curve(metrics: Path, tail: float = 0.1) -> dict:
+    "A run's validation BPD at each evaluation `[[step, bpd], ...]`, and its training-log terms averaged over the last 10% of steps."
+    rows = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
+    steps = [r for r in rows if 'loss' in r]
+    last = steps[-max(1, int(tail * len(steps))) :]
+    terms = ('bpd', 'nll_I', 'nll_R', 'logdet')
+    return dict(
+        curve=[[r['step'], r['val_bpd']] for r in rows if 'val_bpd' in r],
+        train_tail={k: statistics.mean(r[k] for r in last) for k in terms},
     )
 
 
@@ -106,12 +148,16 @@ def main():
     p.add_argument('--data-root', help='data root for Fashion-MNIST (default: $FARMER_DATA or ~/.cache/farmer)')
     p.add_argument('--out', default='figures/likelihood.json')
     p.add_argument('--runs', default='runs/likelihood', help='where the runs go')
+    p.add_argument(
+        '--record', help="the record of finished runs (default: --out's name with -runs, e.g. likelihood-runs.json)"
+    )
     p.add_argument('--steps', type=int, help='train every run this many steps only (a smoke test of the script)')
     a = p.parse_args()
     path = Path(a.out)
+    record = Path(a.record) if a.record else path.with_name(path.stem + '-runs.json')
     for ds in a.datasets.split(','):
         for name in a.models.split(';'):
-            row = model_row(ds, name, a.data_root, Path(a.runs), a.steps)
+            row = model_row(ds, name, a.data_root, Path(a.runs), a.steps, record)
             result = (
                 json.loads(path.read_text()) if path.is_file() else {}
             )  # re-read: another process may have written rows
@@ -140,7 +186,11 @@ def table(result: dict) -> str:
         '| dataset | model | chosen on validation | parameters | test BPD, mean [95% CI] (3 seeds) | vs the AF alone [95% CI] | median image [vs the AF] | worst image |',
         '|---|---|---|---|---|---|---|---|',
     ]
-    pct = lambda g: f"{g[0]:.1f}% lower [{g[1]:.1f}, {g[2]:.1f}]"
+    pct = lambda g: (  # a negative drop reads as a rise
+        f'{g[0]:.1f}% lower [{g[1]:.1f}, {g[2]:.1f}]'
+        if g[0] >= 0
+        else f'{-g[0]:.1f}% higher [{-g[2]:.1f}, {-g[1]:.1f}]'
+    )
     for ds, rows in result.items():
         for name, r in rows.items():
             af = name == 'AF alone'

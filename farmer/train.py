@@ -193,15 +193,17 @@ def train(
 def _finish(out: Path, cfg: FarmerConfig, state: dict, test: ImageSet, dev, precision: str, workers: int) -> dict:
     "Score the best weights on the test split (once), plot the curves, write `summary.json`."
     final = [r for r in read_jsonl(out / 'metrics.jsonl') if 'val_bpd' in r][-1]
-    test_bpd, test_se = heldout_bpd(load_run_model(out, 'best', dev), test, dev, precision=precision, workers=workers)
+    per_image = heldout_bpds(load_run_model(out, 'best', dev), test, dev, precision=precision, workers=workers)
     summary = dict(
         steps=cfg.steps,
         init_val_bpd=state['init_val_bpd'],
         final_val_bpd=final['val_bpd'],
         best_val_bpd=state['best_val_bpd'],
         best_step=state['best_step'],
-        test_bpd=test_bpd,
-        test_bpd_se=test_se,
+        test_bpd=per_image.mean().item(),
+        test_bpd_se=(per_image.std() / math.sqrt(len(per_image))).item(),
+        test_bpd_median=per_image.median().item(),  # the median and the worst test image: a mean can rest on a few images
+        test_bpd_max=per_image.max().item(),
         skipped_steps=state['skipped'],
         images_per_s=round(state['images'] / max(state['train_s'], 1e-9), 1),
         train_s=round(state['train_s'], 1),

@@ -25,6 +25,16 @@ def _load(name: str) -> dict:
     return json.loads(p.read_text()) if p.is_file() else {}
 
 
+LIKELIHOOD_ROWS = ('FARMER, no split', 'FARMER, split', 'factor-out')  # bench/likelihood.py's rows beside the AF alone
+
+
+def _drop(g: list[float]) -> str:
+    "A drop in % with its interval, as 'x% lower [lo, hi]', or 'x% higher [..]' when the point estimate is a rise."
+    if g[0] >= 0:
+        return f'{g[0]:.1f}% lower [{g[1]:.1f}, {g[2]:.1f}]'
+    return f'{-g[0]:.1f}% higher [{-g[2]:.1f}, {-g[1]:.1f}]'
+
+
 def headline() -> str:
     "The headline table: likelihood against the tuned AF, the samples of the sample-recipe model, training speed."
     lik, smp = _load('likelihood.json'), _load('samples.json')
@@ -47,14 +57,14 @@ def headline() -> str:
                 farmers.items(), key=lambda kv: statistics.mean(kv[1]['val_bpd'])
             )  # the best variant, on validation
             af, g = r['AF alone'], best['vs_af_pct']
+            missing = [n for n in LIKELIHOOD_ROWS if n not in r]  # the best of the rows run so far
             rows['best FARMER, test BPD'].append(
-                f"{best['mean']:.3f} [{best['ci'][0]:.3f}, {best['ci'][1]:.3f}] ({name.removeprefix('FARMER, ')})"
+                f"{best['mean']:.3f} [{best['ci'][0]:.3f}, {best['ci'][1]:.3f}] ({name.removeprefix('FARMER, ')}"
+                + (f"; not run yet: {', '.join(missing)})" if missing else ')')
             )
             rows['AF alone, test BPD'].append(f"{af['mean']:.3f} [{af['ci'][0]:.3f}, {af['ci'][1]:.3f}]")
             m = best['median_vs_af_pct']  # the median test image: robust to the few images a model finds very unlikely
-            rows['FARMER against the AF'].append(
-                f"{g[0]:.1f}% lower [{g[1]:.1f}, {g[2]:.1f}]; median image {m[0]:.1f}% lower [{m[1]:.1f}, {m[2]:.1f}]"
-            )
+            rows['FARMER against the AF'].append(f'{_drop(g)}; median image {_drop(m)}')
         else:
             for k in ('best FARMER, test BPD', 'AF alone, test BPD', 'FARMER against the AF'):
                 rows[k].append('not measured')

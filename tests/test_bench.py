@@ -1,6 +1,6 @@
 "The benchmarks' own smoke runs: the scripts a GPU user runs must work before anyone has a GPU."
 
-import json, subprocess, sys
+import json, shutil, subprocess, sys
 import pytest
 from readme import ROOT
 
@@ -34,7 +34,7 @@ def test_likelihood_bench_smoke_tunes_every_row_alike(tmp_path):
     from farmer.model import param_counts
 
     out = tmp_path / 'likelihood.json'
-    r = subprocess.run(
+    bench = lambda: subprocess.run(
         [sys.executable, str(ROOT / 'bench' / 'likelihood.py'), '--datasets', 'digits', '--steps', '2']
         + ['--runs', str(tmp_path / 'runs'), '--out', str(out)],
         capture_output=True,
@@ -42,8 +42,17 @@ def test_likelihood_bench_smoke_tunes_every_row_alike(tmp_path):
         timeout=900,
         cwd=tmp_path,
     )
+    r = bench()
     assert r.returncode == 0, r.stderr[-3000:]
     rows = json.loads(out.read_text())['digits']
+    record = json.loads((tmp_path / 'likelihood-runs.json').read_text())['digits']
+    assert len(record) == sum(3 * len(L.MODELS[n]('digits')) + 2 for n in L.MODELS)  # the search, then seeds 1 and 2
+    assert all(r['summary']['curve'][-1] == [2, r['summary']['final_val_bpd']] for r in record.values())
+    shutil.rmtree(tmp_path / 'runs')  # a later sitting without the checkpoints: the record alone rebuilds the table
+    out.unlink()
+    r = bench()
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert not (tmp_path / 'runs').exists() and json.loads(out.read_text())['digits'] == rows  # nothing trained again
     assert set(rows) == set(L.MODELS)
     for name, row in rows.items():
         lrs = sorted(s['over']['lr'] for s in row['search'].values())

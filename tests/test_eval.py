@@ -64,6 +64,9 @@ def test_bpd_and_class_likelihoods_agree_with_training(run_dir):
     test, val = open_dataset('digits', 'test'), open_dataset('digits', 'val', val_images=300)
     bpd, se = heldout_bpd(model, test)
     assert abs(bpd - summary['test_bpd']) < 1e-5 and se > 0
+    per_test = heldout_bpds(model, test)  # the summary's median and worst test image are this run's own
+    assert abs(per_test.median().item() - summary['test_bpd_median']) < 1e-5
+    assert abs(per_test.max().item() - summary['test_bpd_max']) < 1e-5
     assert abs(heldout_bpd(model, val)[0] - summary['best_val_bpd']) < 1e-5
     per_image = heldout_bpds(model, val)
     assert per_image.shape == (300,) and abs(per_image.mean().item() - summary['best_val_bpd']) < 1e-5

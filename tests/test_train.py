@@ -119,8 +119,8 @@ def test_best_checkpoint_follows_validation_and_test_is_scored_once(tmp_path, mo
     import farmer.train as T
 
     seen = []
-    score = T.heldout_bpd
-    monkeypatch.setattr(T, 'heldout_bpd', lambda model, ds, *a, **k: seen.append(len(ds)) or score(model, ds, *a, **k))
+    score = T.heldout_bpds  # every held-out score goes through it
+    monkeypatch.setattr(T, 'heldout_bpds', lambda model, ds, *a, **k: seen.append(len(ds)) or score(model, ds, *a, **k))
     cfg = preset('digits-small', steps=60, eval_every=10, warmup=5, lr=3e-3)
     s, _ = train(cfg, tmp_path / 'run', progress=False)
     evals = [r for r in read_jsonl(tmp_path / 'run' / 'metrics.jsonl') if 'val_bpd' in r]
