@@ -298,6 +298,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                               'farmer.train.load_run_model': ('train.html#load_run_model', 'farmer/train.py'),
                               'farmer.train.main': ('train.html#main', 'farmer/train.py'),
                               'farmer.train.make_batch': ('train.html#make_batch', 'farmer/train.py'),
+                              'farmer.train.mean_se': ('train.html#mean_se', 'farmer/train.py'),
                               'farmer.train.run_splits': ('train.html#run_splits', 'farmer/train.py'),
                               'farmer.train.train': ('train.html#train', 'farmer/train.py')},
             'farmer.transformer': { 'farmer.transformer.Attention': ('transformer.html#attention', 'farmer/transformer.py'),

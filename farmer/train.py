@@ -34,7 +34,7 @@ from .plots import plot_metrics
 from .loop import optimise, step_loader, ordered_loader, rank_rows
 
 # %% auto #0
-__all__ = ['make_batch', 'heldout_bpds', 'heldout_bpd', 'load_run_model', 'run_splits', 'train', 'build_parser',
+__all__ = ['make_batch', 'heldout_bpds', 'mean_se', 'heldout_bpd', 'load_run_model', 'run_splits', 'train', 'build_parser',
            'config_from_args', 'main']
 
 # %% ../nbs/11_train.ipynb #33ffbb13
@@ -81,10 +81,14 @@ def heldout_bpds(
     return torch.cat(vals)
 
 
+def mean_se(v: torch.Tensor) -> tuple[float, float]:
+    "Mean and standard error of per-image BPDs `[N]`."
+    return v.mean().item(), (v.std() / math.sqrt(len(v))).item()
+
+
 def heldout_bpd(model: Farmer, ds: ImageSet, device: torch.device | str = 'cpu', **kw) -> tuple[float, float]:
     "Mean and standard error of `heldout_bpds` (same arguments)."
-    v = heldout_bpds(model, ds, device, **kw)
-    return v.mean().item(), (v.std() / math.sqrt(len(v))).item()
+    return mean_se(heldout_bpds(model, ds, device, **kw))
 
 
 def load_run_model(run: str | Path, which: str = 'best', device: str | torch.device = 'cpu') -> Farmer:
@@ -194,14 +198,15 @@ def _finish(out: Path, cfg: FarmerConfig, state: dict, test: ImageSet, dev, prec
     "Score the best weights on the test split (once), plot the curves, write `summary.json`."
     final = [r for r in read_jsonl(out / 'metrics.jsonl') if 'val_bpd' in r][-1]
     per_image = heldout_bpds(load_run_model(out, 'best', dev), test, dev, precision=precision, workers=workers)
+    test_bpd, test_se = mean_se(per_image)
     summary = dict(
         steps=cfg.steps,
         init_val_bpd=state['init_val_bpd'],
         final_val_bpd=final['val_bpd'],
         best_val_bpd=state['best_val_bpd'],
         best_step=state['best_step'],
-        test_bpd=per_image.mean().item(),
-        test_bpd_se=(per_image.std() / math.sqrt(len(per_image))).item(),
+        test_bpd=test_bpd,
+        test_bpd_se=test_se,
         test_bpd_median=per_image.median().item(),  # the median and the worst test image: a mean can rest on a few images
         test_bpd_max=per_image.max().item(),
         skipped_steps=state['skipped'],
