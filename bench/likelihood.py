@@ -161,7 +161,8 @@ def main():
             result = (
                 json.loads(path.read_text()) if path.is_file() else {}
             )  # re-read: another process may have written rows
-            result.setdefault(ds, {})[name] = row
+            rows = result.setdefault(ds, {}) | {name: row}
+            result[ds] = {n: rows[n] for n in sorted(rows, key=lambda n: list(MODELS).index(n))}  # in MODELS order
             add_gains(result[ds])
             path.parent.mkdir(exist_ok=True)
             path.write_text(json.dumps(result, indent=1))
