@@ -3,16 +3,18 @@
 Each part of a step is timed on its own, forward and backward, with the shapes of the preset's batch, in a fresh
 interpreter that imports the code of one version: the data and the noise of a batch, the AF (its attention separately,
 from the profiler), the AR Transformer with its heads, the GMM log-densities, the optimiser (clipping and the update),
-and the whole step as the training loop runs it; what the parts leave of the whole is Python and glue. The parts run
-interleaved over `--rounds`, medians reported. The compiled step of the new code has no parts (the compiler fuses
-across them) and is timed whole.
+and the whole step as the training loop runs it; what the parts leave of the whole is Python and glue. Each process
+times its parts in turn, repeatedly; the processes of the three variants interleave over `--rounds`, and the table
+gives the medians. The compiled step of the new code has no parts (the compiler fuses across them): it is timed
+whole, and the profiler splits its time into matrix multiplies, attention kernels and the compiler's fused kernels.
+The GEMM rate at the model's shapes, in fp32 and in bf16, says what changes that keep the model could gain at most.
 
-    python bench/profile_step.py [--against c9e1402] [--presets fashion-mnist,digits] [--rounds 5]
+    python bench/profile_step.py [--against c9e1402] [--presets fashion-mnist,digits] [--rounds 3]
 
 Writes `figures/profile-step.json`, which the training chapter tabulates.
 """
 
-import argparse, json, os, subprocess, sys, tempfile
+import argparse, json, os, statistics, subprocess, sys, tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,14 +73,26 @@ for _ in range(rounds):
         for _ in range(5): f()
         times[k].append((time.perf_counter() - t) / 5 * 1000)
 out = {k: statistics.median(v) for k, v in times.items()}
-if not compiled:                                  # fp32 GEMM rate at the Transformers' shapes (rows = batch x tokens, width, 4 x width)
+def gemm_rate(dtype):                              # GEMM rate at the Transformers' shapes (rows = batch x tokens, width, 4 x width)
     rows, W = cfg.batch_size * cfg.tokens, cfg.af_width
-    gemms = [(torch.randn(rows, W), torch.randn(W, 4 * W)), (torch.randn(rows, 4 * W), torch.randn(4 * W, W)), (torch.randn(rows, W), torch.randn(W, 3 * W))]
+    shapes = [(rows, W, 4 * W), (rows, 4 * W, W), (rows, W, 3 * W)]
+    gemms = [(torch.randn(m_, k_).to(dtype), torch.randn(k_, n_).to(dtype)) for m_, k_, n_ in shapes]
     for a_, b_ in gemms: a_ @ b_
     t = time.perf_counter()
     for _ in range(20):
         for a_, b_ in gemms: a_ @ b_
-    out['gemm_gflops'] = 20 * sum(2 * a_.shape[0] * a_.shape[1] * b_.shape[1] for a_, b_ in gemms) / (time.perf_counter() - t) / 1e9
+    return 20 * sum(2 * m_ * k_ * n_ for m_, k_, n_ in shapes) / (time.perf_counter() - t) / 1e9
+if not compiled:
+    out['gemm_gflops'], out['bf16_gemm_gflops'] = gemm_rate(torch.float32), gemm_rate(torch.bfloat16)
+if compiled:                                      # what the compiled step's time is made of, from the profiler
+    from torch.profiler import profile, ProfilerActivity
+    with profile(activities=[ProfilerActivity.CPU]) as p:
+        for _ in range(5): step()
+    ev = p.key_averages()
+    tot = sum(e.self_cpu_time_total for e in ev)
+    out['matmul_share'] = sum(e.self_cpu_time_total for e in ev if e.key in ('aten::mm', 'aten::addmm', 'aten::bmm')) / tot
+    out['attention_share'] = sum(e.self_cpu_time_total for e in ev if 'scaled_dot_product' in e.key) / tot
+    out['fused_share'] = sum(e.self_cpu_time_total for e in ev if 'CompiledFxGraph' in e.key) / tot
 if not compiled:                                  # the attention kernels' share of the AF part, from the profiler
     from torch.profiler import profile, ProfilerActivity
     with profile(activities=[ProfilerActivity.CPU]) as p:
@@ -108,25 +122,27 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--against', default='c9e1402')
     p.add_argument('--presets', default='fashion-mnist,digits')
-    p.add_argument('--rounds', type=int, default=5)
+    p.add_argument('--rounds', type=int, default=3)
     p.add_argument('--out', default=str(ROOT / 'figures' / 'profile-step.json'))
     a = p.parse_args()
     sys.path.insert(0, str(ROOT / 'bench'))
     from train_throughput import worktree
 
-    old = worktree(a.against)
+    old, names = worktree(a.against), a.presets.split(',')
+    variants = dict(old=(old, False), new=(ROOT, False), compiled=(ROOT, True))
+    runs = {n: {v: [] for v in variants} for n in names}
+    for _ in range(a.rounds):  # interleaved: machine drift hits every variant alike
+        for n in names:
+            for v, (root, compiled) in variants.items():
+                runs[n][v].append(measure(root, n, 3, compiled))
     res = {
-        n: dict(
-            old=measure(old, n, a.rounds),
-            new=measure(ROOT, n, a.rounds),
-            compiled=measure(ROOT, n, a.rounds, compiled=True),
-        )
-        for n in a.presets.split(',')
+        n: {v: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for v, rs in vs.items()}
+        for n, vs in runs.items()
     }
-    res['against'] = a.against
+    res.update(against=a.against, rounds=a.rounds)
     Path(a.out).write_text(json.dumps(res, indent=1))
-    for n in a.presets.split(','):
-        for v in ('old', 'new', 'compiled'):
+    for n in names:
+        for v in variants:
             print(
                 f"{n:14s} {v:9s} "
                 + '  '.join(
