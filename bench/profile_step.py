@@ -82,24 +82,20 @@ def gemm_rate(dtype):                              # GEMM rate at the Transforme
     for _ in range(20):
         for a_, b_ in gemms: a_ @ b_
     return 20 * sum(2 * m_ * k_ * n_ for m_, k_, n_ in shapes) / (time.perf_counter() - t) / 1e9
-if not compiled:
-    out['gemm_gflops'], out['bf16_gemm_gflops'] = gemm_rate(torch.float32), gemm_rate(torch.bfloat16)
+from torch.profiler import profile, ProfilerActivity
+shares = lambda ev, pick: sum(e.self_cpu_time_total for e in ev if pick(e.key)) / sum(e.self_cpu_time_total for e in ev)
 if compiled:                                      # what the compiled step's time is made of, from the profiler
-    from torch.profiler import profile, ProfilerActivity
     with profile(activities=[ProfilerActivity.CPU]) as p:
         for _ in range(5): step()
     ev = p.key_averages()
-    tot = sum(e.self_cpu_time_total for e in ev)
-    out['matmul_share'] = sum(e.self_cpu_time_total for e in ev if e.key in ('aten::mm', 'aten::addmm', 'aten::bmm')) / tot
-    out['attention_share'] = sum(e.self_cpu_time_total for e in ev if 'scaled_dot_product' in e.key) / tot
-    out['fused_share'] = sum(e.self_cpu_time_total for e in ev if 'CompiledFxGraph' in e.key) / tot
-if not compiled:                                  # the attention kernels' share of the AF part, from the profiler
-    from torch.profiler import profile, ProfilerActivity
+    out['matmul_share'] = shares(ev, lambda k: k in ('aten::mm', 'aten::addmm', 'aten::bmm'))
+    out['attention_share'] = shares(ev, lambda k: 'scaled_dot_product' in k)
+    out['fused_share'] = shares(ev, lambda k: 'CompiledFxGraph' in k)
+else:                                             # the GEMM rates, and the attention kernels' share of the AF part
+    out['gemm_gflops'], out['bf16_gemm_gflops'] = gemm_rate(torch.float32), gemm_rate(torch.bfloat16)
     with profile(activities=[ProfilerActivity.CPU]) as p:
         for _ in range(5): af()
-    ev = p.key_averages()
-    tot = sum(e.self_cpu_time_total for e in ev)
-    out['af_attention_share'] = sum(e.self_cpu_time_total for e in ev if 'attention' in e.key) / tot
+    out['af_attention_share'] = shares(p.key_averages(), lambda k: 'attention' in k)
 print(json.dumps(out))
 '''
 
