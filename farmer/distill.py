@@ -22,6 +22,9 @@ from farmer.runtime import (
     read_jsonl,
     config_diff,
     model_device,
+    run_lock,
+    RunStopped,
+    REQUEUE,
 )
 from .plots import read_metrics
 from .loop import optimise, step_loader, global_indices
@@ -198,65 +201,73 @@ def distill(
     progress: bool = True,
     stop_at: int | None = None,
 ) -> tuple[dict, Student]:
-    "Distill the AF of `run`'s best weights into a one-pass student (Algorithm 2); return (summary, student)."
+    "Distill the AF of `run`'s best weights into a one-pass student (Algorithm 2); return (summary, student). A signal stops it with a checkpoint and `RunStopped`."
     run, dev = Path(run), pick_device(device)
     run_file(run, 'best.safetensors')
     ck, metrics = run / 'distill-checkpoint.safetensors', run / 'distill-metrics.jsonl'
     if not resume and ck.exists():
         raise ValueError(f"{run} already has a distillation; pass --resume to continue it")
-    model = load_run_model(run, 'best', dev).requires_grad_(False)
-    cfg, student = model.cfg, Student(model.af).train()
-    sets = run_splits(cfg)
-    xtr, xval = sets['train'], sets['val'].batch(torch.arange(len(sets['val'])))[0]
-    bank = (
-        teacher_samples(model, dc.prior_bank, dc.seed) if dc.prior_frac > 0 else None
-    )  # deterministic: the same bank on resume
+    with run_lock(run):  # one writer per run directory: not while its training (or another distillation) runs
+        model = load_run_model(run, 'best', dev).requires_grad_(False)
+        cfg, student = model.cfg, Student(model.af).train()
+        sets = run_splits(cfg)
+        xtr, xval = sets['train'], sets['val'].batch(torch.arange(len(sets['val'])))[0]
+        bank = (
+            teacher_samples(model, dc.prior_bank, dc.seed) if dc.prior_frac > 0 else None
+        )  # deterministic: the same bank on resume
 
-    def loss(step: int, batch):
-        g = step_generator(dc.seed, step)
-        x = model.af_input(dequantize_gaussian(batch[0], cfg.sigma_min, cfg.value_range, g).to(dev))[0]
-        if bank is not None and (
-            k := round(dc.prior_frac * len(x))
-        ):  # the teacher's own samples: the latents the student will decode
-            x = torch.cat([bank[global_indices(step, len(bank), dc)[:k].to(dev)], x[k:]])
-        value, per_block = distill_loss(model.af, student, x, g, dc.max_noise)
-        return value, dict(block_mse=per_block)
+        def loss(step: int, batch):
+            g = step_generator(dc.seed, step)
+            x = model.af_input(dequantize_gaussian(batch[0], cfg.sigma_min, cfg.value_range, g).to(dev))[0]
+            if bank is not None and (
+                k := round(dc.prior_frac * len(x))
+            ):  # the teacher's own samples: the latents the student will decode
+                x = torch.cat([bank[global_indices(step, len(bank), dc)[:k].to(dev)], x[k:]])
+            value, per_block = distill_loss(model.af, student, x, g, dc.max_noise)
+            return value, dict(block_mse=per_block)
 
-    def evaluate(step: int, state: dict) -> dict:
+        def evaluate(step: int, state: dict) -> dict:
+            student.eval()
+            err = recon_error(model, student, xval)
+            student.train()
+            return dict(val_recon_mse=err)
+
+        state = optimise(
+            student,
+            dc,
+            ck,
+            metrics,
+            dict(distill=asdict(dc), teacher=cfg.to_dict()),
+            loss,
+            lambda start: step_loader(xtr, dc, start),
+            evaluate,
+            resume,
+            progress=progress,
+            desc='farmer-distill',
+            stop_at=stop_at,
+        )
+        if 'stopped' in state:
+            raise RunStopped(
+                f"stopped by {state['stopped']} at step {state['step']}; resume with `farmer-distill --run {run} --resume`",
+                REQUEUE,
+            )
         student.eval()
-        err = recon_error(model, student, xval)
-        student.train()
-        return dict(val_recon_mse=err)
-
-    state = optimise(
-        student,
-        dc,
-        ck,
-        metrics,
-        dict(distill=asdict(dc), teacher=cfg.to_dict()),
-        loss,
-        lambda start: step_loader(xtr, dc, start),
-        evaluate,
-        resume,
-        progress=progress,
-        desc='farmer-distill',
-        stop_at=stop_at,
-    )
-    student.eval()
-    if state['step'] < dc.steps:
-        return dict(step=state['step']), student
-    save_checkpoint(run / 'student.safetensors', student.state_dict(), dict(distill=asdict(dc), teacher=cfg.to_dict()))
-    steps, evals = read_metrics(metrics)
-    (run / 'figures').mkdir(exist_ok=True)
-    plot_block_mse(steps, run / 'figures' / 'distill-blocks.png')
-    plt.close('all')
-    return dict(
-        steps=dc.steps,
-        initial_recon_mse=evals[0]['val_recon_mse'],
-        final_recon_mse=evals[-1]['val_recon_mse'],
-        images_per_s=round(state['images'] / max(state['train_s'], 1e-9), 1),
-        wall_s=round(state['wall_s'], 1),
-    ), student
+        if state['step'] < dc.steps:
+            return dict(step=state['step']), student
+        save_checkpoint(
+            run / 'student.safetensors', student.state_dict(), dict(distill=asdict(dc), teacher=cfg.to_dict())
+        )
+        steps, evals = read_metrics(metrics)
+        (run / 'figures').mkdir(exist_ok=True)
+        plot_block_mse(steps, run / 'figures' / 'distill-blocks.png')
+        plt.close('all')
+        return dict(
+            steps=dc.steps,
+            initial_recon_mse=evals[0]['val_recon_mse'],
+            final_recon_mse=evals[-1]['val_recon_mse'],
+            images_per_s=round(state['images'] / max(state['train_s'], 1e-9), 1),
+            wall_s=round(state['wall_s'], 1),
+        ), student
 
 
 def plot_block_mse(steps: list[dict], out: str | Path | None = None):

@@ -4,7 +4,7 @@
 
 # %% ../nbs/10_loop.ipynb #0d696a53
 from __future__ import annotations
-import functools, itertools, json, math, sys, time
+import functools, itertools, json, math, signal, sys, threading, time
 from pathlib import Path
 from typing import Protocol
 import torch
@@ -24,11 +24,13 @@ from farmer.runtime import (
     strip_prefix,
     truncate_jsonl,
     config_diff,
+    RunStopped,
+    REQUEUE,
 )
 
 # %% auto #0
 __all__ = ['Recipe', 'lr_at', 'make_optimizer', 'global_indices', 'rank_rows', 'StepBatches', 'step_loader', 'ordered_loader',
-           'optimise']
+           'StopSignals', 'checkpoint_contents', 'optimise']
 
 # %% ../nbs/10_loop.ipynb #618591db
 class Recipe(Protocol):
@@ -99,6 +101,11 @@ def _whole(batch):
     return batch  # the dataset's `batch` already stacks
 
 
+def _ignore_stop_signals(worker: int) -> None:
+    for s in (signal.SIGTERM, signal.SIGINT):  # a scheduler signals every process of a job: the main process decides
+        signal.signal(s, signal.SIG_IGN)
+
+
 def step_loader(
     ds: ImageSet, r: Recipe, start: int = 0, d: Dist = Dist(), workers: int = 4
 ) -> torch.utils.data.DataLoader:
@@ -111,6 +118,7 @@ def step_loader(
         num_workers=w,
         prefetch_factor=4 if w else None,
         pin_memory=torch.cuda.is_available(),
+        worker_init_fn=_ignore_stop_signals if w else None,
     )
 
 
@@ -120,8 +128,37 @@ def ordered_loader(ds: ImageSet, batch: int, workers: int = 4) -> torch.utils.da
     order = torch.utils.data.BatchSampler(range(len(ds)), batch, drop_last=False)
     return torch.utils.data.DataLoader(ds, batch_sampler=order, collate_fn=_whole, num_workers=w)
 
+# %% ../nbs/10_loop.ipynb #3c4d5e6f
+class StopSignals:
+    "In a `with` block (main thread): SIGTERM or SIGINT asks the loop to stop after its step; a second SIGINT stops at once."
+
+    def __init__(self):
+        self.name, self._old = None, {}
+
+    def __enter__(self) -> StopSignals:
+        if threading.current_thread() is threading.main_thread():
+            for s in (signal.SIGTERM, signal.SIGINT):
+                if signal.getsignal(s) is not signal.SIG_IGN:  # a shell's background job ignores SIGINT: keep that
+                    self._old[s] = signal.signal(s, self._catch)
+        return self
+
+    def _catch(self, signum, frame):
+        if self.name is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # asked twice: stop now
+        self.name = signal.Signals(signum).name
+        print(f"farmer: {self.name} received: stopping after this step (Ctrl-C again stops at once)", file=sys.stderr)
+
+    def __exit__(self, *exc):
+        for s, handler in self._old.items():
+            signal.signal(s, handler)
+
+    def flag(self, device: torch.device) -> torch.Tensor:
+        "`[1]`: 1.0 when this process was asked to stop, else 0.0 (on `device`, without a host-to-device copy)."
+        return torch.full((1,), float(self.name is not None), device=device)
+
 # %% ../nbs/10_loop.ipynb #8e05aabd
-def _checkpoint(module: nn.Module, opt, state: dict, config: dict) -> tuple[dict, dict]:
+def checkpoint_contents(module: nn.Module, opt, state: dict, config: dict) -> tuple[dict, dict]:
+    "The tensors (weights, optimizer moments, RNG states) and the metadata (config, loop state) of a checkpoint."
     tensors = {f'model.{k}': v for k, v in module.state_dict().items()} | optimizer_tensors(opt) | rng_tensors()
     return tensors, dict(config=config, loop=state)
 
@@ -141,10 +178,14 @@ def optimise(
     desc: str = '',
     stop_at: int | None = None,
     eager_loss=None,
+    max_skips: int = 50,
+    checkpoint_minutes: float = 15.0,
 ) -> dict:
     """Optimise `module` with recipe `r`: `loss(step, batch)` -> (scalar, {name: scalar or vector}) on each batch of `batches(start)`;
     `evaluate(step, state)` -> {name: value} at step 0, every `r.eval_every` steps and at the end (rank 0), each followed by
-    `checkpoint`; `metrics` gets one JSON line per step and per evaluation. Returns the loop state."""
+    `checkpoint`, which is also written every `checkpoint_minutes` and when a signal stops the run (`state['stopped']` names
+    it); `metrics` gets one JSON line per step and per evaluation. Returns the loop state; raises `RunStopped` after
+    `max_skips` non-finite steps in a row."""
     opt, state = make_optimizer(module, r), dict(step=0, skipped=0, images=0, train_s=0.0, wall_s=0.0)
     if resume:
         tensors, meta = load_checkpoint(checkpoint)
@@ -173,62 +214,77 @@ def optimise(
         desc=desc,
         dynamic_ncols=True,
     )
-    for step, batch in zip(range(state['step'], end), bar):
-        t0 = time.perf_counter()
-        for g in opt.param_groups:
-            g['lr'] = lr_at(step, r)
-        try:
-            value, logs = loss(step, batch)
-            value.backward()
-        except Exception as e:
-            if eager_loss is None or isinstance(e, ValueError):
-                raise
-            print(
-                f"farmer: torch.compile failed here ({type(e).__name__}: {str(e).splitlines()[0][:100]}); running eagerly",
-                file=sys.stderr,
-            )
-            loss, eager_loss = eager_loss, None
-            opt.zero_grad(set_to_none=True)
-            value, logs = loss(step, batch)
-            value.backward()
-        eager_loss = None  # compiled and run once: no fallback needed any more
-        gnorm = torch.nn.utils.clip_grad_norm_(params, r.grad_clip, foreach=True)
-        parts = [
-            torch.as_tensor(v).detach().float().reshape(-1) for v in (value, *logs.values())
-        ]  # scalars, or vectors
-        flat = torch.cat(
-            [all_mean(torch.cat(parts)), gnorm.detach().float().reshape(1)]
-        ).tolist()  # the step's one host sync
-        gn, ends = flat[-1], [0, *itertools.accumulate(len(t) for t in parts)]
-        vals = [flat[i] if j - i == 1 else flat[i:j] for i, j in zip(ends, ends[1:])]
-        if math.isfinite(gn):
-            opt.step()
-        else:
-            state['skipped'] += 1
-        opt.zero_grad(set_to_none=True)
-        dt = time.perf_counter() - t0
-        state.update(step=step + 1, images=state['images'] + r.batch_size, train_s=state['train_s'] + dt)
-        if d.main:
-            write(
-                dict(
-                    step=step + 1,
-                    loss=vals[0],
-                    **dict(zip(logs, vals[1:])),
-                    lr=lr_at(step, r),
-                    grad_norm=gn,
-                    skipped=state['skipped'],
-                    images_per_s=r.batch_size / dt,
+    streak, saved_at = 0, time.time()  # non-finite steps in a row; when the last checkpoint was written
+    with StopSignals() as signals:
+        for step, batch in zip(range(state['step'], end), bar):
+            t0 = time.perf_counter()
+            for g in opt.param_groups:
+                g['lr'] = lr_at(step, r)
+            try:
+                value, logs = loss(step, batch)
+                value.backward()
+            except Exception as e:
+                if eager_loss is None or isinstance(e, ValueError):
+                    raise
+                print(
+                    f"farmer: torch.compile failed here ({type(e).__name__}: {str(e).splitlines()[0][:100]}); running eagerly",
+                    file=sys.stderr,
                 )
-            )
-            bar.set_postfix(loss=f'{vals[0]:.3f}')
-        if (step + 1) % r.eval_every == 0 or step + 1 in (r.steps, stop_at):
-            if d.main and evaluate is not None and ((step + 1) % r.eval_every == 0 or step + 1 == r.steps):
-                write(dict(step=step + 1, **evaluate(step + 1, state)))
-            state['wall_s'] += time.time() - t_wall
-            t_wall = time.time()
+                loss, eager_loss = eager_loss, None
+                opt.zero_grad(set_to_none=True)
+                value, logs = loss(step, batch)
+                value.backward()
+            eager_loss = None  # compiled and run once: no fallback needed any more
+            gnorm = torch.nn.utils.clip_grad_norm_(params, r.grad_clip, foreach=True)
+            parts = [
+                torch.as_tensor(v).detach().float().reshape(-1) for v in (value, *logs.values())
+            ]  # scalars, or vectors
+            flat = torch.cat(  # the step's one all-reduce (the values and the stop flag) and its one host sync
+                [all_mean(torch.cat([*parts, signals.flag(value.device)])), gnorm.detach().float().reshape(1)]
+            ).tolist()
+            gn, stop, ends = flat[-1], flat[-2] > 0, [0, *itertools.accumulate(len(t) for t in parts)]
+            vals = [flat[i] if j - i == 1 else flat[i:j] for i, j in zip(ends, ends[1:])]
+            finite = math.isfinite(gn)
+            if finite:
+                opt.step()
+            state['skipped'], streak = state['skipped'] + (not finite), 0 if finite else streak + 1
+            opt.zero_grad(set_to_none=True)
+            dt = time.perf_counter() - t0
+            state.update(step=step + 1, images=state['images'] + r.batch_size, train_s=state['train_s'] + dt)
             if d.main:
-                log.flush()
-                save_checkpoint(checkpoint, *_checkpoint(module, opt, state, config))
+                write(
+                    dict(
+                        step=step + 1,
+                        loss=vals[0],
+                        **dict(zip(logs, vals[1:])),
+                        lr=lr_at(step, r),
+                        grad_norm=gn,
+                        skipped=state['skipped'],
+                        images_per_s=r.batch_size / dt,
+                    )
+                )
+                bar.set_postfix(loss=f'{vals[0]:.3f}')
+            if streak >= max_skips:  # the same on every rank: the gradient norm is the all-reduced one
+                if d.main:
+                    log.close()
+                raise RunStopped(
+                    f"stopped at step {step + 1} after {streak} non-finite steps in a row: lower the learning rate (--lr) "
+                    f"or train in fp32 (--precision fp32); {checkpoint} keeps the last good step"
+                    if d.main
+                    else ''
+                )
+            evaluating = (step + 1) % r.eval_every == 0 or step + 1 == r.steps
+            if evaluating or stop or step + 1 == stop_at or time.time() - saved_at > 60 * checkpoint_minutes:
+                if d.main and evaluate is not None and evaluating:
+                    write(dict(step=step + 1, **evaluate(step + 1, state)))
+                state['wall_s'] += time.time() - t_wall
+                t_wall = saved_at = time.time()
+                if d.main:
+                    log.flush()
+                    save_checkpoint(checkpoint, *checkpoint_contents(module, opt, state, config))
+                if stop:
+                    state['stopped'] = signals.name or 'a signal to another process'  # not in the checkpoint
+                    break
     if d.main:
         log.close()
     return state

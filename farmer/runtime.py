@@ -4,7 +4,7 @@
 
 # %% ../nbs/08_runtime.ipynb #8e23d7ea
 from __future__ import annotations
-import argparse, contextlib, json, os, sys
+import argparse, contextlib, json, os, socket, sys
 from dataclasses import dataclass, fields
 from pathlib import Path
 import torch
@@ -12,11 +12,17 @@ import torch.distributed as dist
 from safetensors import SafetensorError
 from safetensors.torch import save_file, load_file
 
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks, run directories go unlocked
+    fcntl = None
+
 # %% auto #0
-__all__ = ['PRECISIONS', 'pick_device', 'autocast', 'native_bf16', 'Dist', 'init_distributed', 'all_mean', 'save_checkpoint',
-           'load_checkpoint', 'optimizer_tensors', 'load_optimizer_tensors', 'rng_tensors', 'set_rng_tensors',
-           'model_device', 'step_generator', 'row_generators', 'strip_prefix', 'read_jsonl', 'truncate_jsonl',
-           'config_diff', 'run_file', 'ArgParser', 'add_dataclass_flags', 'dataclass_overrides', 'exit_on_error']
+__all__ = ['PRECISIONS', 'REQUEUE', 'pick_device', 'autocast', 'native_bf16', 'Dist', 'init_distributed', 'all_mean',
+           'RunStopped', 'save_checkpoint', 'load_checkpoint', 'optimizer_tensors', 'load_optimizer_tensors',
+           'rng_tensors', 'set_rng_tensors', 'model_device', 'step_generator', 'row_generators', 'strip_prefix',
+           'read_jsonl', 'truncate_jsonl', 'config_diff', 'run_file', 'run_lock', 'ArgParser', 'add_dataclass_flags',
+           'dataclass_overrides', 'exit_on_error']
 
 # %% ../nbs/08_runtime.ipynb #f2269a61
 def pick_device(name: str = 'auto') -> torch.device:
@@ -87,16 +93,46 @@ def all_mean(t: torch.Tensor) -> torch.Tensor:
     return t / dist.get_world_size()
 
 # %% ../nbs/08_runtime.ipynb #8f6806f4
+REQUEUE = 75  # sysexits.h EX_TEMPFAIL, "try again later": the exit status of a run that a signal stopped
+
+
+class RunStopped(Exception):
+    "A job that ended before its last step, leaving a checkpoint to resume from: `str(e)` is the one line to print, `status` the exit status."
+
+    def __init__(self, message: str, status: int = 1):
+        super().__init__(message)
+        self.status = status
+
+
 def save_checkpoint(path: str | Path, tensors: dict[str, torch.Tensor], meta: dict) -> None:
-    "Atomically write `tensors` and JSON-able `meta` to a safetensors file at `path`."
+    "Atomically write `tensors` and JSON-able `meta` to a safetensors file at `path`; a failed write keeps the old file."
     path = Path(path)
     tmp = path.with_name(path.name + '.tmp')
-    save_file(
-        {k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp), metadata={'farmer': json.dumps(meta)}
-    )
-    with open(tmp, 'rb') as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        save_file(
+            {k: v.detach().contiguous().cpu() for k, v in tensors.items()},
+            str(tmp),
+            metadata={'farmer': json.dumps(meta)},
+        )
+        with open(tmp, 'rb') as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+    except BaseException as e:
+        tmp.unlink(missing_ok=True)
+        if isinstance(e, (OSError, SafetensorError)):  # ENOSPC, EIO, ... (safetensors reports them as SafetensorError)
+            raise RunStopped(
+                f"could not write {path} ({str(e)[:100]}); the previous {path.name} is intact: free space, then resume the run"
+            ) from None
+        raise
+
+
+def _fsync_dir(d: Path) -> None:
+    fd = os.open(d, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def load_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
@@ -204,6 +240,52 @@ def run_file(run: str | Path, name: str, fix: str | None = None) -> Path:
         raise ValueError(f"{run} holds no {name}: {fix or f'train it with farmer-train --out {run}'}")
     return path
 
+# %% ../nbs/08_runtime.ipynb #5a1f0c2e
+_LOCK_FDS: set[int] = set()  # the run locks this process holds
+
+
+def _drop_inherited_locks() -> None:  # in a forked child (a DataLoader worker): its copies would keep the lock held
+    for fd in _LOCK_FDS:  # after the parent died; closing them leaves the parent's lock as it is
+        os.close(fd)
+    _LOCK_FDS.clear()
+
+
+if hasattr(os, 'register_at_fork'):
+    os.register_at_fork(after_in_child=_drop_inherited_locks)
+
+
+@contextlib.contextmanager
+def run_lock(run: str | Path):
+    "Hold the lock of run directory `run` while writing to it; a `ValueError` naming the holder if another process has it."
+    path = Path(run) / 'lock'
+    while fcntl is not None:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 200).decode(errors='replace').strip() or 'another process'
+            os.close(fd)
+            raise ValueError(
+                f"{run} is in use by {holder}; wait for it to end or stop it (one writer per run directory)"
+            )
+        if path.exists() and os.stat(path).st_ino == os.fstat(fd).st_ino:
+            break
+        os.close(fd)  # the holder ended and removed the file between our open and our lock: take a fresh one
+    if fcntl is None:
+        yield
+        return
+    if left := os.read(fd, 200).decode(errors='replace').strip():
+        print(f"farmer: taking over the lock of {run} left by {left}, which is no longer running", file=sys.stderr)
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f'pid {os.getpid()} on {socket.gethostname()}'.encode(), 0)
+    _LOCK_FDS.add(fd)
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+        _LOCK_FDS.discard(fd)
+        os.close(fd)
+
 # %% ../nbs/08_runtime.ipynb #b1590183
 class ArgParser(argparse.ArgumentParser):
     "argparse, but a usage error is one line (`prog: error: ...`), exit status 2."
@@ -251,9 +333,13 @@ def dataclass_overrides(args: argparse.Namespace, prefix: str) -> dict:
 
 
 def exit_on_error(prog: str, f, *args, **kwargs):
-    "Call `f`; turn a `ValueError` into one line `prog: error: ...` on stderr and exit status 2."
+    "Call `f`; turn a `ValueError` into one line `prog: error: ...` and exit status 2, a `RunStopped` into its line and status."
     try:
         return f(*args, **kwargs)
     except ValueError as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         sys.exit(2)
+    except RunStopped as e:
+        if str(e):  # empty on the other ranks of a torchrun job: rank 0 says it
+            print(f"{prog}: {e}", file=sys.stderr)
+        sys.exit(e.status)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/11_train.ipynb #0788cb06
 from __future__ import annotations
-import json, math, time
+import contextlib, json, math, time
 from pathlib import Path
 import torch
 from torch.nn.parallel import DistributedDataParallel as DDP
@@ -29,6 +29,9 @@ from farmer.runtime import (
     ArgParser,
     add_dataclass_flags,
     dataclass_overrides,
+    run_lock,
+    RunStopped,
+    REQUEUE,
 )
 from .plots import plot_metrics
 from .loop import optimise, step_loader, ordered_loader, rank_rows
@@ -137,61 +140,80 @@ def train(
     compile: bool = False,
     precision: str = 'auto',
     workers: int = 4,
+    stop_at: int | None = None,
+    max_skips: int = 50,
+    checkpoint_minutes: float = 15.0,
 ) -> tuple[dict, Farmer]:
-    "Train `cfg` into run directory `out` (or continue it); return (summary, the trained model) (the summary on rank 0 only)."
+    """Train `cfg` into run directory `out` (or continue it); return (summary, the trained model) (the summary on rank 0
+    only; `{'step': s}` when `stop_at` ended it early). A signal stops it with a checkpoint and `RunStopped`."""
     out, dev = Path(out), pick_device(device)
     d = init_distributed(dev)
-    _check_run_dir(out, resume)
+    if d.main:  # (only rank 0 looks: the others would see its lock file)
+        _check_run_dir(out, resume)
     sets = run_splits(cfg, data_root, download)
     if cfg.batch_size % d.world:
         raise ValueError(f"batch_size {cfg.batch_size} is not divisible by the {d.world} processes")
-    torch.manual_seed(cfg.seed)
-    model = Farmer(cfg).to(dev)
-    net, rows = DDP(model) if d.world > 1 else model, rank_rows(cfg, d)
-
-    def loss(fwd):
-        def step_loss(step: int, batch: tuple[torch.Tensor, torch.Tensor]):
-            x, y, sigma = make_batch(step, *batch, rows, cfg)
-            with autocast(dev, precision):
-                o = fwd(x.to(dev, non_blocking=True), y.to(dev, non_blocking=True))
-            return o['loss'], dict(
-                bpd=o['bpd'].mean(), **{k: o[k].mean() / cfg.D for k in ('nll_I', 'nll_R', 'logdet')}, sigma=sigma
-            )
-
-        return step_loss
-
-    def evaluate(step: int, state: dict) -> dict:
-        bpd, se = heldout_bpd(model, sets['val'], dev, precision=precision, workers=workers)
-        if step == 0:
-            state['init_val_bpd'] = bpd
-        if bpd < state.get('best_val_bpd', math.inf):
-            state.update(best_val_bpd=bpd, best_step=step)
-            save_checkpoint(
-                out / 'best.safetensors', model.state_dict(), dict(config=cfg.to_dict(), step=step, val_bpd=bpd)
-            )
-        return dict(val_bpd=bpd, val_bpd_se=se)
-
-    if d.main and not resume:
+    if d.main:  # the input is good: only now does the run directory appear
         out.mkdir(parents=True, exist_ok=True)
-        (out / 'config.json').write_text(json.dumps(cfg.to_dict(), indent=1))
-    if compile:  # each model adds guards to the one compiled `forward`: past dynamo's limit (8) a process that trains
-        torch._dynamo.reset()  # many (the analyses' `ensure_run`) would run the rest eagerly
-    state = optimise(
-        model,
-        cfg,
-        out / 'checkpoint.safetensors',
-        out / 'metrics.jsonl',
-        cfg.to_dict(),
-        loss(torch.compile(net) if compile else net),
-        lambda start: step_loader(sets['train'], cfg, start, d, workers),
-        evaluate,
-        resume,
-        d,
-        progress,
-        f'farmer-train {cfg.dataset}',
-        eager_loss=loss(net) if compile else None,
-    )
-    return (_finish(out, cfg, state, sets['test'], dev, precision, workers) if d.main else {}), model
+    with run_lock(out) if d.main else contextlib.nullcontext():  # one writer per run directory
+        torch.manual_seed(cfg.seed)
+        model = Farmer(cfg).to(dev)
+        net, rows = DDP(model) if d.world > 1 else model, rank_rows(cfg, d)
+
+        def loss(fwd):
+            def step_loss(step: int, batch: tuple[torch.Tensor, torch.Tensor]):
+                x, y, sigma = make_batch(step, *batch, rows, cfg)
+                with autocast(dev, precision):
+                    o = fwd(x.to(dev, non_blocking=True), y.to(dev, non_blocking=True))
+                return o['loss'], dict(
+                    bpd=o['bpd'].mean(), **{k: o[k].mean() / cfg.D for k in ('nll_I', 'nll_R', 'logdet')}, sigma=sigma
+                )
+
+            return step_loss
+
+        def evaluate(step: int, state: dict) -> dict:
+            bpd, se = heldout_bpd(model, sets['val'], dev, precision=precision, workers=workers)
+            if step == 0:
+                state['init_val_bpd'] = bpd
+            if bpd < state.get('best_val_bpd', math.inf):
+                state.update(best_val_bpd=bpd, best_step=step)
+                save_checkpoint(
+                    out / 'best.safetensors', model.state_dict(), dict(config=cfg.to_dict(), step=step, val_bpd=bpd)
+                )
+            return dict(val_bpd=bpd, val_bpd_se=se)
+
+        if d.main and not resume:
+            (out / 'config.json').write_text(json.dumps(cfg.to_dict(), indent=1))
+        if compile:  # each model adds guards to the one compiled `forward`: past dynamo's limit (8),
+            torch._dynamo.reset()  # a process that trains many (the analyses' `ensure_run`) would run the rest eagerly
+        state = optimise(
+            model,
+            cfg,
+            out / 'checkpoint.safetensors',
+            out / 'metrics.jsonl',
+            cfg.to_dict(),
+            loss(torch.compile(net) if compile else net),
+            lambda start: step_loader(sets['train'], cfg, start, d, workers),
+            evaluate,
+            resume,
+            d,
+            progress,
+            f'farmer-train {cfg.dataset}',
+            eager_loss=loss(net) if compile else None,
+            stop_at=stop_at,
+            max_skips=max_skips,
+            checkpoint_minutes=checkpoint_minutes,
+        )
+        if 'stopped' in state:
+            raise RunStopped(
+                f"stopped by {state['stopped']} at step {state['step']}; resume with `farmer-train --resume {out}`"
+                if d.main
+                else '',
+                REQUEUE,
+            )
+        if state['step'] < cfg.steps:
+            return dict(step=state['step']), model
+        return (_finish(out, cfg, state, sets['test'], dev, precision, workers) if d.main else {}), model
 
 # %% ../nbs/11_train.ipynb #da02b108
 def _finish(out: Path, cfg: FarmerConfig, state: dict, test: ImageSet, dev, precision: str, workers: int) -> dict:
@@ -242,6 +264,12 @@ def build_parser() -> ArgParser:
     )
     p.add_argument('--download', action='store_true', help='allow torchvision to download fashion-mnist/mnist/cifar10')
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
+    p.add_argument(
+        '--checkpoint-minutes', type=float, default=15.0, help='write a checkpoint at least this often (default 15)'
+    )
+    p.add_argument(
+        '--max-skips', type=int, default=50, help='stop after this many non-finite steps in a row (default 50)'
+    )
     add_dataclass_flags(p.add_argument_group('config (any FarmerConfig field)'), FarmerConfig, 'cfg')
     return p
 
@@ -276,6 +304,8 @@ def main(argv: list[str] | None = None):
             args.compile,
             args.precision,
             args.workers,
+            max_skips=args.max_skips,
+            checkpoint_minutes=args.checkpoint_minutes,
         )
         if s:
             print(

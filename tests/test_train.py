@@ -8,29 +8,8 @@ from farmer.imagenet import fake_imagenet
 from farmer.loop import lr_at, global_indices, rank_rows
 from farmer.runtime import save_checkpoint, load_checkpoint, read_jsonl
 from farmer.train import train, make_batch, heldout_bpd, load_run_model
-from conftest import run_cli
+from conftest import run_cli, TRAIN, ONE_THREAD, SMALL, metrics_of as _metrics
 
-TRAIN = [sys.executable, '-m', 'farmer.train', '--no-progress']
-# Bit-exact comparisons between processes need the same floating-point reduction order in both: a multi-threaded BLAS may
-# change it with the machine's load (one such run differed from step 41 on, by 1e-5, right after another job ended), a
-# single thread cannot.
-ONE_THREAD = dict(os.environ, OMP_NUM_THREADS='1')
-SMALL = [
-    '--steps',
-    '120',
-    '--eval-every',
-    '20',
-    '--batch-size',
-    '64',
-    '--warmup',
-    '10',
-    '--af-width',
-    '32',
-    '--ar-width',
-    '32',
-    '--af-layers',
-    '1',
-]
 TINY_IMAGENET = [
     '--preset',
     'imagenet256-1.1b',
@@ -69,13 +48,6 @@ TINY_IMAGENET = [
 ]
 
 
-def _metrics(run: Path) -> list[dict]:
-    recs = read_jsonl(run / 'metrics.jsonl')
-    for r in recs:
-        r.pop('images_per_s', None)
-    return recs
-
-
 def test_schedules_and_data_order():
     cfg = preset('digits-small', steps=1000, warmup=100)
     assert lr_at(0, cfg) == cfg.lr / 100 and lr_at(99, cfg) == cfg.lr and abs(lr_at(1000, cfg) - cfg.lr_min) < 1e-12
@@ -101,9 +73,8 @@ def _kill_between_checkpoints(cmd: list[str], run: Path, after: int):
 
 
 @pytest.mark.slow
-def test_resume_after_sigkill_is_exact(tmp_path):
-    full, killed = tmp_path / 'full', tmp_path / 'killed'
-    subprocess.run(TRAIN + SMALL + ['--out', str(full)], check=True, capture_output=True, env=ONE_THREAD)
+def test_resume_after_sigkill_is_exact(tmp_path, small_run):
+    full, killed = small_run, tmp_path / 'killed'
     _kill_between_checkpoints(TRAIN + SMALL + ['--out', str(killed)], killed, 45)
     done = subprocess.run(TRAIN + ['--resume', str(killed)], capture_output=True, text=True, env=ONE_THREAD)
     assert done.returncode == 0, done.stderr
@@ -232,16 +203,17 @@ def _torchrun():
     return shutil.which('torchrun') or str(Path(sys.executable).parent / 'torchrun')
 
 
-def _ddp(tmp_path, cfg, root=None):
+def train_ddp(out: Path, cfg: FarmerConfig, **train_kw) -> tuple[dict, dict]:
+    "Train `cfg` into `out` under `torchrun --nproc_per_node=2` (gloo); the weights of rank 0 and rank 1."
     r = subprocess.run(
         [
             _torchrun(),
             '--standalone',
             '--nproc_per_node=2',
             str(Path(__file__).parent / 'ddp_worker.py'),
-            str(tmp_path / 'ddp'),
+            str(out),
             json.dumps(cfg.to_dict()),
-            *([root] if root else []),
+            json.dumps(train_kw),
         ],
         capture_output=True,
         text=True,
@@ -249,13 +221,13 @@ def _ddp(tmp_path, cfg, root=None):
         timeout=600,
     )
     assert r.returncode == 0, r.stderr[-2000:]
-    return load_file(tmp_path / 'ddp' / 'rank0.safetensors'), load_file(tmp_path / 'ddp' / 'rank1.safetensors')
+    return load_file(out / 'rank0.safetensors'), load_file(out / 'rank1.safetensors')
 
 
 @pytest.mark.slow
 def test_torchrun_two_processes_match_one(tmp_path):
     cfg = preset('digits-small', steps=8, eval_every=4, batch_size=32, warmup=2)
-    w0, w1 = _ddp(tmp_path, cfg)
+    w0, w1 = train_ddp(tmp_path / 'ddp', cfg)
     assert all(torch.equal(w0[k], w1[k]) for k in w0)  # both ranks end with identical weights
     _, single = train(cfg, tmp_path / 'one', device='cpu', progress=False)
     ddp, one = (
@@ -272,7 +244,7 @@ def test_torchrun_two_processes_match_one(tmp_path):
 def test_imagenet_layout_under_torchrun_reads_disjoint_images(tmp_path):
     root = fake_imagenet(tmp_path / 'imagenet', per_class=8)
     cfg = preset('imagenet256-1.1b', **_flags_to_overrides(TINY_IMAGENET[2:]), steps=2, eval_every=2)
-    _ddp(tmp_path, cfg, str(root))
+    train_ddp(tmp_path / 'ddp', cfg, data_root=str(root))
     r0, r1 = (json.loads((tmp_path / 'ddp' / f'read{r}.json').read_text())[1:] for r in (0, 1))  # [0]: the shape check
     assert len(r1) == 2 * 4 and not set(r0) & set(r1)  # two steps of 4 images on rank 1, none of them read by rank 0
     assert all('/train/' in p for p in r1)
