@@ -242,6 +242,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                               'farmer.model.bits_per_dim': ('model.html#bits_per_dim', 'farmer/model.py'),
                               'farmer.model.param_counts': ('model.html#param_counts', 'farmer/model.py')},
             'farmer.plots': { 'farmer.plots.image_grid': ('plots.html#image_grid', 'farmer/plots.py'),
+                              'farmer.plots.plot_convergence': ('plots.html#plot_convergence', 'farmer/plots.py'),
                               'farmer.plots.plot_metrics': ('plots.html#plot_metrics', 'farmer/plots.py'),
                               'farmer.plots.read_metrics': ('plots.html#read_metrics', 'farmer/plots.py'),
                               'farmer.plots.show_images': ('plots.html#show_images', 'farmer/plots.py')},

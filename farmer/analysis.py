@@ -41,7 +41,8 @@ def ensure_run(cfg: FarmerConfig, out: str | Path, **train_kw) -> dict:
         'config.json',
         'metrics.jsonl',
         'best.safetensors',
-    }:  # stopped before its first checkpoint (the step-0 evaluation may have kept best weights)
+        'lock',
+    }:  # stopped before its first checkpoint (the step-0 evaluation may have kept best weights; a kill leaves the lock)
         for p in out.iterdir():
             p.unlink()
     return train(cfg, out, **train_kw)[0]

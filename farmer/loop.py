@@ -25,7 +25,6 @@ from farmer.runtime import (
     truncate_jsonl,
     config_diff,
     RunStopped,
-    REQUEUE,
 )
 
 # %% auto #0

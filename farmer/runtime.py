@@ -244,7 +244,7 @@ def run_file(run: str | Path, name: str, fix: str | None = None) -> Path:
 _LOCK_FDS: set[int] = set()  # the run locks this process holds
 
 
-def _drop_inherited_locks() -> None:  # in a forked child (a DataLoader worker): its copies would keep the lock held
+def _drop_inherited_locks() -> None:  # in a forked child (a DataLoader worker), whose copies would hold the lock on
     for fd in _LOCK_FDS:  # after the parent died; closing them leaves the parent's lock as it is
         os.close(fd)
     _LOCK_FDS.clear()
@@ -257,8 +257,11 @@ if hasattr(os, 'register_at_fork'):
 @contextlib.contextmanager
 def run_lock(run: str | Path):
     "Hold the lock of run directory `run` while writing to it; a `ValueError` naming the holder if another process has it."
+    if fcntl is None:  # no advisory locks (Windows)
+        yield
+        return
     path = Path(run) / 'lock'
-    while fcntl is not None:
+    while True:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -271,9 +274,6 @@ def run_lock(run: str | Path):
         if path.exists() and os.stat(path).st_ino == os.fstat(fd).st_ino:
             break
         os.close(fd)  # the holder ended and removed the file between our open and our lock: take a fresh one
-    if fcntl is None:
-        yield
-        return
     if left := os.read(fd, 200).decode(errors='replace').strip():
         print(f"farmer: taking over the lock of {run} left by {left}, which is no longer running", file=sys.stderr)
     os.ftruncate(fd, 0)

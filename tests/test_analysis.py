@@ -190,4 +190,5 @@ def test_ensure_run_restarts_a_run_stopped_before_its_first_checkpoint(tmp_path)
     shutil.rmtree(run / 'figures')  # written at the end
     lines = (run / 'metrics.jsonl').read_text().splitlines()
     (run / 'metrics.jsonl').write_text(lines[0] + '\n')  # the step-0 evaluation only
+    (run / 'lock').write_text('pid 999999 on a-node-that-died')  # a kill leaves its lock file behind
     assert ensure_run(cfg, run, progress=False)['best_val_bpd'] == first['best_val_bpd']
