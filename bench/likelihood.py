@@ -21,6 +21,13 @@ trained again: the benchmark takes longer than one sitting, and the record carri
 the README quote.
 
     python bench/likelihood.py [--datasets digits,fashion-mnist] [--data-root DIR]
+    python bench/likelihood.py --budget long --datasets fashion-mnist [--models "FARMER, no split"]
+
+`--budget long` is the first stage of the likelihood claim at a budget the models have finished learning in: FARMER
+without the split and the AF alone, each with the setting the 2,000-step table chose on validation (seed 0), trained for
+`LONG_STEPS` steps with an evaluation every 1,000; their validation curves and training-log terms go to the record, and
+the budget B where each curve flattens to `figures/likelihood-long.json` (the training chapter plots them). The search
+and the three seeds at B are the next stage and are not built yet.
     python bench/likelihood.py --datasets digits --steps 3 --runs /tmp/l --out /tmp/l.json   # a smoke run (the tests)
 
 Fashion-MNIST needs its four IDX files under DATA_ROOT/FashionMNIST/raw/ (`farmer-train --preset fashion-mnist
@@ -38,6 +45,8 @@ from farmer.runtime import config_diff, pick_device
 from farmer.train import heldout_bpds, load_run_model, run_splits
 
 LRS = (1e-3, 2e-3, 3e-3)
+LONG_STEPS = 30_000  # the longest budget: B is looked for inside it
+LONG_ROWS = ('FARMER, no split', 'AF alone')
 SEEDS = (0, 1, 2)
 SPLIT = {'digits': 2, 'fashion-mnist': 8}  # d_I of the split rows
 AF_WIDTHS = {'digits': (120, 136), 'fashion-mnist': (136, 152)}
@@ -118,15 +127,42 @@ def recorded_run(cfg: FarmerConfig, out: Path, record: Path | None, data_root: s
 
 
 def learning_curve(metrics: Path, tail: float = 0.1) -> dict:
-    "A run's validation BPD at each evaluation `[[step, bpd], ...]`, and its training-log terms averaged over the last 10% of steps."
+    """A run's validation BPD at each evaluation `[[step, bpd], ...]`, its training-log terms averaged over the last 10% of
+    steps, and the same terms averaged over each interval between evaluations `[[step, bpd, nll_I, nll_R, logdet], ...]`."""
     rows = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
     steps = [r for r in rows if 'loss' in r]
     last = steps[-max(1, int(tail * len(steps))) :]
     terms = ('bpd', 'nll_I', 'nll_R', 'logdet')
+    ends = [r['step'] for r in rows if 'val_bpd' in r and r['step'] > 0]
+    windows = [[r for r in steps if a < r['step'] <= b] for a, b in zip([0, *ends], ends)]
     return dict(
         curve=[[r['step'], r['val_bpd']] for r in rows if 'val_bpd' in r],
         train_tail={k: statistics.mean(r[k] for r in last) for k in terms},
+        terms=[[w[-1]['step'], *(statistics.mean(r[k] for r in w) for k in terms)] for w in windows if w],
     )
+
+
+def budget(curve: list[list[float]], tol: float = 0.01, tail: float = 0.2) -> dict:
+    """B of one validation curve `[[step, bpd], ...]`: the run has flattened when its last `tail` (20%) improved validation
+    BPD by less than `tol` bits; then B is the first evaluated step within `tol` of the final BPD, else the run's length."""
+    T, final = curve[-1]
+    before = [v for s, v in curve if s <= (1 - tail) * T][-1]
+    flat = before - final < tol
+    return dict(B=min(s for s, v in curve if v - final < tol) if flat else T, flattened=flat, tail_gain=before - final)
+
+
+def convergence(ds: str, names: list[str], data_root, root: Path, record: Path, short: dict, steps=None) -> dict:
+    "The long runs of `names` (the settings `short`, the 2,000-step table, chose; seed 0): their curves, test BPD and B."
+    rows = {}
+    for name in names:
+        smoke = dict(steps=steps, eval_every=steps, warmup=0) if steps else dict(steps=LONG_STEPS)
+        over = dict(short[name]['chosen'], **smoke, seed=0)
+        cfg = preset(ds, **over)
+        s = recorded_run(cfg, root / ds / slug(over), record, data_root=data_root, compile=not steps)
+        keep = ('curve', 'terms', 'train_tail', 'best_step', 'best_val_bpd', 'test_bpd', 'train_s')
+        rows[name] = dict(over=over, batch_size=cfg.batch_size, **{k: s.get(k) for k in keep}, **budget(s['curve']))
+        print(f"  {ds:14s} {name:16s} {rows[name]}", flush=True)
+    return rows
 
 
 def test_bpds(run: Path, test: ImageSet) -> torch.Tensor:
@@ -146,15 +182,27 @@ def main():
     p.add_argument('--datasets', default='digits,fashion-mnist', help='presets to compare (comma-separated)')
     p.add_argument('--models', default=';'.join(MODELS), help='rows to train, separated by semicolons')
     p.add_argument('--data-root', help='data root for Fashion-MNIST (default: $FARMER_DATA or ~/.cache/farmer)')
-    p.add_argument('--out', default='figures/likelihood.json')
-    p.add_argument('--runs', default='runs/likelihood', help='where the runs go')
     p.add_argument(
-        '--record', help="the record of finished runs (default: --out's name with -runs, e.g. likelihood-runs.json)"
+        '--out', help='the table (default figures/likelihood.json; --budget long: figures/likelihood-long.json)'
     )
+    p.add_argument('--runs', default='runs/likelihood', help='where the runs go')
+    p.add_argument('--record', help="the record of finished runs (default: likelihood-runs.json beside --out)")
     p.add_argument('--steps', type=int, help='train every run this many steps only (a smoke test of the script)')
+    p.add_argument(
+        '--budget', choices=('short', 'long'), default='short', help="'short': the 2,000-step table; 'long': B"
+    )
     a = p.parse_args()
-    path = Path(a.out)
-    record = Path(a.record) if a.record else path.with_name(path.stem + '-runs.json')
+    path = Path(a.out or ('figures/likelihood.json' if a.budget == 'short' else 'figures/likelihood-long.json'))
+    record = Path(a.record) if a.record else path.with_name('likelihood-runs.json')
+    if a.budget == 'long':
+        short = json.loads(path.with_name('likelihood.json').read_text())
+        names = [n for n in a.models.split(';') if n in LONG_ROWS] if a.models != ';'.join(MODELS) else list(LONG_ROWS)
+        for ds in a.datasets.split(','):
+            rows = convergence(ds, names, a.data_root, Path(a.runs), record, short[ds], a.steps)
+            result = json.loads(path.read_text()) if path.is_file() else {}
+            result[ds] = result.get(ds, {}) | rows
+            path.write_text(json.dumps(result, indent=1))
+        return
     for ds in a.datasets.split(','):
         for name in a.models.split(';'):
             row = model_row(ds, name, a.data_root, Path(a.runs), a.steps, record)

@@ -11,7 +11,7 @@ from einops import rearrange
 from .runtime import read_jsonl
 
 # %% auto #0
-__all__ = ['image_grid', 'show_images', 'read_metrics', 'plot_metrics']
+__all__ = ['image_grid', 'show_images', 'read_metrics', 'plot_metrics', 'plot_convergence']
 
 # %% ../nbs/09_plots.ipynb #a0d74891
 def image_grid(imgs: torch.Tensor, nrow: int, pad: int = 1) -> torch.Tensor:
@@ -62,6 +62,28 @@ def plot_metrics(path: str | Path, out: str | Path | None = None, window: int = 
     b.set_xlabel('step')
     b.set_ylabel('bits / dim')
     b.set_title('validation BPD (uniform dequantisation)')
+    fig.tight_layout()
+    if out is not None:
+        fig.savefig(out, dpi=120)
+        plt.close(fig)
+    return fig
+
+# %% ../nbs/09_plots.ipynb #8b2c3d4e
+def plot_convergence(runs: dict[str, dict], out: str | Path | None = None):
+    "Validation BPD, prior NLL and log-det (nats / dim) against images seen, one line per run of `runs` {label: record}."
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.4))
+    for label, r in runs.items():
+        seen = lambda rows: [row[0] * r['batch_size'] / 1e6 for row in rows]
+        axes[0].plot(seen(r['curve'][1:]), [v for _, v in r['curve'][1:]], marker='o', ms=2.5, label=label)
+        if r.get('terms'):
+            axes[1].plot(seen(r['terms']), [t[2] + t[3] for t in r['terms']], label=label)
+            axes[2].plot(seen(r['terms']), [t[4] for t in r['terms']], label=label)
+    titles = ('validation BPD', "prior NLL, training log (nats / dim)", 'log-det, training log (nats / dim)')
+    for ax, title in zip(axes, titles):
+        ax.set_xlabel('images seen (millions)')
+        ax.set_title(title, fontsize=10)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
     fig.tight_layout()
     if out is not None:
         fig.savefig(out, dpi=120)

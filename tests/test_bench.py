@@ -68,6 +68,42 @@ def test_likelihood_bench_smoke_tunes_every_row_alike(tmp_path):
     )
     af = sorted(param_counts(preset('digits', **o))['total'] for o in L.MODELS['AF alone']('digits'))
     assert af[0] <= farmer <= af[-1] and all(abs(p / farmer - 1) <= 0.10 for p in af), (af, farmer)
+    # the long budget: the two rows with the settings chosen above, their curves, training-log terms and B
+    long = tmp_path / 'likelihood-long.json'
+    r = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / 'bench' / 'likelihood.py'),
+            '--budget',
+            'long',
+            '--datasets',
+            'digits',
+            '--steps',
+            '3',
+        ]
+        + ['--runs', str(tmp_path / 'long'), '--out', str(long)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=tmp_path,
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    got = json.loads(long.read_text())['digits']
+    assert set(got) == set(L.LONG_ROWS)
+    for name, row in got.items():
+        assert row['over']['lr'] == rows[name]['chosen']['lr'] and row['B'] == 3 and not row['flattened']
+        assert [t[0] for t in row['terms']] == [3] and row['curve'][-1][0] == 3
+
+
+def test_budget_is_where_the_validation_curve_flattens():
+    sys.path.insert(0, str(ROOT / 'bench'))
+    from likelihood import budget
+
+    flat = [[0, 8.0], [1000, 5.0], [2000, 4.5], [3000, 4.21], [4000, 4.195], [5000, 4.19]]
+    assert budget(flat) == dict(B=4000, flattened=True, tail_gain=budget(flat)['tail_gain'])  # 3000 is 0.02 above
+    assert abs(budget(flat)['tail_gain'] - 0.005) < 1e-9
+    steep = [[0, 8.0], [1000, 5.0], [2000, 4.0]]
+    assert budget(steep) == dict(B=2000, flattened=False, tail_gain=1.0)
 
 
 def test_run_times_sums_finished_runs_per_group(tmp_path):
