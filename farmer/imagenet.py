@@ -97,7 +97,7 @@ def _folder(split, root=None, download=False, image_size=None):
 
 # %% ../nbs/02_imagenet.ipynb #983aca5b
 def fake_imagenet(root: Path, per_class: int, classes: int = 3, val_per_class: int = 2, seed: int = 0) -> Path:
-    "An ImageNet-layout folder of generated JPEGs (random sizes 300-700 px, a colour per class): root/{train,val}/n<c:08d>/*.JPEG."
+    "An ImageNet-layout folder of generated JPEGs (random sizes 300-700 px, a colour per class): `root/{train,val}/n<c:08d>/*.JPEG`."
     rng = np.random.default_rng(seed)
     for split, n in (('train', per_class), ('val', val_per_class)):
         for c in range(classes):
