@@ -25,7 +25,7 @@ from farmer.data import load_dataset, to_model_space
 from farmer.distill import Student, jacobi_decoder, student_decoder, load_student
 from farmer.eval import sample_scores
 from farmer.sampling import Guidance, generate
-from farmer.train import load_run_model
+from farmer.runs import load_run_model
 
 
 def timed(f):

@@ -16,7 +16,7 @@ from farmer.data import load_dataset
 from farmer.distill import DistillConfig, Student, distill, block_errors, student_decoder
 from farmer.eval import sample_scores
 from farmer.runtime import load_checkpoint, strip_prefix
-from farmer.train import load_run_model
+from farmer.runs import load_run_model
 from farmer.sampling import Guidance
 
 ROWS = {  # name: DistillConfig overrides (steps are set by --stops)

@@ -26,8 +26,10 @@ the README quote.
 `--budget long` is the first stage of the likelihood claim at a budget the models have finished learning in: FARMER
 without the split and the AF alone, each with the setting the 2,000-step table chose on validation (seed 0), trained for
 `LONG_STEPS` steps with an evaluation every 1,000; their validation curves and training-log terms go to the record, and
-the budget B where each curve flattens to `figures/likelihood-long.json` (the training chapter plots them). The search
-and the three seeds at B are the next stage and are not built yet.
+the budget B where each curve flattens to `figures/likelihood-long.json` (the training chapter plots them). Once both
+runs are on disk, their best weights score every test image again with the same noise per image, and the mean per-image
+difference FARMER - AF with its interval over images goes beside them (`vs_af_paired`). The search and the three seeds
+at B are the next stage and are not built yet.
     python bench/likelihood.py --datasets digits --steps 3 --runs /tmp/l --out /tmp/l.json   # a smoke run (the tests)
 
 Fashion-MNIST needs its four IDX files under DATA_ROOT/FashionMNIST/raw/ (`farmer-train --preset fashion-mnist
@@ -42,7 +44,7 @@ from farmer.data import ImageSet
 from farmer.model import param_counts
 from farmer.analysis import ensure_run, effect
 from farmer.runtime import config_diff, pick_device
-from farmer.train import heldout_bpds, load_run_model, run_splits
+from farmer.runs import heldout_bpds, load_run_model, run_splits
 
 LRS = (1e-3, 2e-3, 3e-3)
 LONG_STEPS = 30_000  # the longest budget: B is looked for inside it
@@ -165,6 +167,27 @@ def convergence(ds: str, names: list[str], data_root, root: Path, record: Path, 
     return rows
 
 
+def paired_test(runs: dict[str, Path], data_root) -> dict | None:
+    """FARMER without the split against the AF alone image by image on the test split: both runs' best weights score every
+    test image with the same dequantisation noise (`heldout_bpds`: each image's noise from its own fixed generator), and
+    the mean per-image difference FARMER - AF gets its 95% t-interval over images. None unless both runs are on disk."""
+    a, f = runs.get('AF alone'), runs.get('FARMER, no split')
+    if not (a and f and (a / 'best.safetensors').is_file() and (f / 'best.safetensors').is_file()):
+        return None
+    test = run_splits(FarmerConfig.from_dict(json.loads((f / 'config.json').read_text())), data_root)['test']
+    va, vf = test_bpds(a, test), test_bpds(f, test)
+    e = effect(va.tolist(), vf.tolist(), paired=True, better='lower')  # positive: FARMER lower (better)
+    return dict(
+        diff=-e['effect'],
+        lo=-e['hi'],
+        hi=-e['lo'],
+        images=len(va),  # FARMER - AF, bits per dimension
+        farmer_lower_share=(vf < va).float().mean().item(),
+        af_mean=va.mean().item(),
+        farmer_mean=vf.mean().item(),
+    )
+
+
 def test_bpds(run: Path, test: ImageSet) -> torch.Tensor:
     "The BPD of each image of the test split `[N]` under the best weights of `run` (the noise of the run's own test score)."
     dev = pick_device()
@@ -201,6 +224,9 @@ def main():
             rows = convergence(ds, names, a.data_root, Path(a.runs), record, short[ds], a.steps)
             result = json.loads(path.read_text()) if path.is_file() else {}
             result[ds] = result.get(ds, {}) | rows
+            pair = paired_test({n: Path(a.runs) / ds / slug(r['over']) for n, r in result[ds].items()}, a.data_root)
+            if pair and 'FARMER, no split' in result[ds]:  # kept from an earlier sitting when the runs are gone
+                result[ds]['FARMER, no split']['vs_af_paired'] = pair
             path.write_text(json.dumps(result, indent=1))
         return
     for ds in a.datasets.split(','):

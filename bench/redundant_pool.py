@@ -10,7 +10,7 @@ in units of sigma, which the sampling chapter's synthetic sweep uses. Writes fig
 import argparse, json
 from pathlib import Path
 import torch
-from farmer.train import load_run_model
+from farmer.runs import load_run_model
 from farmer.sampling import ResampleCFG, guidance_preset, halves, pool_diversity
 
 

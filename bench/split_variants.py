@@ -24,7 +24,7 @@ from farmer.data import open_splits
 from farmer.eval import sample_scores
 from farmer.plots import show_images
 from farmer.sampling import Guidance, generate
-from farmer.train import load_run_model
+from farmer.runs import load_run_model
 
 ROWS = {  # row -> overrides of the fashion-mnist preset (d = 49 values per token)
     'no-split': dict(d_I=None),

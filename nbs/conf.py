@@ -4,7 +4,7 @@ executed), the home page from `index.ipynb` (the README's source), and one API p
 Sphinx with MyST-NB because both install from PyPI alone (nbdev's own site builder needs Quarto's binary). The math
 renderer is MathJax 2 from the `jupyter-server-mathjax` package, copied into the site, so the site works offline.
 What the notebooks hold for Jupyter and nbdev is adapted here, on the way in (`prepare`): nbdev's `#|` directives and
-hidden cells are dropped, the widget of the sampling chapter becomes a note, each chapter gets the paper reference the
+hidden cells are dropped (`#| echo: false` shows the output only), the widget of the sampling chapter becomes a note, each chapter gets the paper reference the
 README's chapter table gives it, and the home page's repository links point at the pages.
 """
 
@@ -105,10 +105,13 @@ def prepare(app, docname: str, source: list[str]) -> None:
     cells = []
     for c in nb['cells']:
         if c['cell_type'] == 'code':
-            src = _code(''.join(c['source']))
+            raw = ''.join(c['source'])
+            src = _code(raw)
             if src is None:
                 continue
             c['source'] = src
+            if re.search(r'^#\|\s*echo:\s*false', raw, re.M):  # nbdev's "show the output only"
+                c.setdefault('metadata', {}).setdefault('tags', []).append('remove-input')
             for o in c.get('outputs', []):
                 if 'application/vnd.jupyter.widget-view+json' in o.get('data', {}):
                     o['data'] = {'text/markdown': '*An interactive widget: run this notebook in Jupyter to use it.*'}

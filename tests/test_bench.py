@@ -93,6 +93,12 @@ def test_likelihood_bench_smoke_tunes_every_row_alike(tmp_path):
     for name, row in got.items():
         assert row['over']['lr'] == rows[name]['chosen']['lr'] and row['B'] == 3 and not row['flattened']
         assert [t[0] for t in row['terms']] == [3] and row['curve'][-1][0] == 3
+    # the paired test comparison re-scores the two runs' best weights with each image's own noise: its means are the
+    # runs' own test scores, and its mean difference is theirs
+    pair = got['FARMER, no split']['vs_af_paired']
+    assert abs(pair['farmer_mean'] - got['FARMER, no split']['test_bpd']) < 1e-5, pair
+    assert abs(pair['af_mean'] - got['AF alone']['test_bpd']) < 1e-5, pair
+    assert abs(pair['diff'] - (pair['farmer_mean'] - pair['af_mean'])) < 1e-5 and pair['lo'] < pair['diff'] < pair['hi']
 
 
 def test_budget_is_where_the_validation_curve_flattens():

@@ -4,7 +4,8 @@ from conftest import run_cli
 from farmer import Farmer, FarmerConfig, preset
 from farmer.af import AF, perturb_parameters
 from farmer.distill import Student, DistillConfig, distill, distill_loss, inverse_step, jacobi_reverse, load_student
-from farmer.train import train, load_run_model
+from farmer.train import train
+from farmer.runs import load_run_model
 
 
 def test_untrained_student_is_teacher_without_mask(tiny):

@@ -5,7 +5,8 @@ from farmer import preset
 from farmer.data import load_dataset, open_dataset, dequantize_uniform
 from farmer.classifier import load_classifier, accuracy
 from farmer.eval import sample_metrics, class_log_likelihoods, COLUMNS
-from farmer.train import train, heldout_bpd, heldout_bpds, load_run_model
+from farmer.train import train
+from farmer.runs import heldout_bpd, heldout_bpds, load_run_model
 
 
 @pytest.fixture(scope='module')

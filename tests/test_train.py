@@ -7,7 +7,8 @@ from farmer.data import open_dataset, to_uint8, to_model_space
 from farmer.imagenet import fake_imagenet
 from farmer.loop import lr_at, global_indices, rank_rows
 from farmer.runtime import save_checkpoint, load_checkpoint, read_jsonl
-from farmer.train import train, make_batch, heldout_bpd, load_run_model
+from farmer.train import train, make_batch
+from farmer.runs import heldout_bpd, load_run_model
 from conftest import run_cli, TRAIN, ONE_THREAD, SMALL, metrics_of as _metrics
 
 TINY_IMAGENET = [
@@ -87,11 +88,13 @@ def test_resume_after_sigkill_is_exact(tmp_path, small_run):
 
 @pytest.mark.slow
 def test_best_checkpoint_follows_validation_and_test_is_scored_once(tmp_path, monkeypatch):
-    import farmer.train as T
+    import farmer.train as T, farmer.runs as R
 
     seen = []
-    score = T.heldout_bpds  # every held-out score goes through it
-    monkeypatch.setattr(T, 'heldout_bpds', lambda model, ds, *a, **k: seen.append(len(ds)) or score(model, ds, *a, **k))
+    score = R.heldout_bpds  # every held-out score goes through it (validation via heldout_bpd, the test via _finish)
+    counted = lambda model, ds, *a, **k: seen.append(len(ds)) or score(model, ds, *a, **k)
+    monkeypatch.setattr(R, 'heldout_bpds', counted)
+    monkeypatch.setattr(T, 'heldout_bpds', counted)
     cfg = preset('digits-small', steps=60, eval_every=10, warmup=5, lr=3e-3)
     s, _ = train(cfg, tmp_path / 'run', progress=False)
     evals = [r for r in read_jsonl(tmp_path / 'run' / 'metrics.jsonl') if 'val_bpd' in r]
@@ -119,7 +122,7 @@ def test_interrupted_save_keeps_previous_checkpoint(tmp_path, monkeypatch):
 
 
 def _cli(*args):
-    return run_cli('farmer.train:main', '--no-progress', *args)[:2]
+    return run_cli('farmer.cli:train_main', '--no-progress', *args)[:2]
 
 
 @pytest.mark.slow
@@ -251,11 +254,11 @@ def test_imagenet_layout_under_torchrun_reads_disjoint_images(tmp_path):
 
 
 def _flags_to_overrides(flags: list[str]) -> dict:
-    from farmer.train import build_parser, config_from_args
+    from farmer.cli import train_parser, config_from_args
 
     return {
         k: v
-        for k, v in config_from_args(build_parser().parse_args(['--preset', 'imagenet256-1.1b', *flags]))[0]
+        for k, v in config_from_args(train_parser().parse_args(['--preset', 'imagenet256-1.1b', *flags]))[0]
         .to_dict()
         .items()
         if v != preset('imagenet256-1.1b').to_dict()[k]
@@ -281,7 +284,7 @@ def test_imagenet_layout_resume_after_sigkill_is_exact(tmp_path):
 
 def _peak_rss_mib(root: Path, out: Path) -> float:
     code = (
-        "import sys, json; from farmer.train import main; main(json.loads(sys.argv[1])); "
+        "import sys, json; from farmer.cli import train_main; train_main(json.loads(sys.argv[1])); "
         "print([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0])"
     )
     flags = [
