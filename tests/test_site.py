@@ -198,6 +198,13 @@ def test_home_af_and_split_chapters_render_in_chromium(server, tmp_path, capsys)
             report.append(
                 f'{path}: "{state["title"]}", {len(state["images"])} images loaded, {state["math_sources"]} equations rendered'
             )
+        problems.clear()  # search runs in the page, from the index the build wrote (no server-side search)
+        page.goto(server + 'search.html?q=resampling', wait_until='load')
+        page.wait_for_selector('#search-results ul.search li', timeout=30_000)
+        hits = page.eval_on_selector_all('#search-results ul.search li a', 'as => as.map(a => a.getAttribute("href"))')
+        assert not problems, 'search.html: ' + '; '.join(problems)
+        assert any('13_sampling' in h for h in hits), f'searching "resampling" misses the sampling chapter: {hits}'
+        report.append(f'search.html?q=resampling: {len(hits)} results, the sampling chapter among them')
         browser.close()
     af_math = int(re.search(r'04_af.html: .*?, (\d+) equations', '\n'.join(report))[1])
     assert af_math >= 3, f'the AF chapter shows eqs. 8-10; MathJax typeset {af_math} equations'
