@@ -9,6 +9,7 @@ README's chapter table gives it, and the home page's repository links point at t
 """
 
 import json, re, shutil, zlib
+from functools import cache
 from pathlib import Path
 
 import jupyter_server_mathjax
@@ -43,17 +44,20 @@ mathjax2_config = {  # the fonts that package ships (Jupyter's setting: STIX-Web
 suppress_warnings = ['mystnb.unknown_mime_type']
 
 
-def chapters() -> list[str]:
+@cache  # read once per build: every page asks
+def chapters() -> tuple[str, ...]:
     "The chapter notebooks in the README's order (their numbers)."
-    return sorted(p.stem for p in NBS.glob('[0-9][0-9]_*.ipynb'))
+    return tuple(sorted(p.stem for p in NBS.glob('[0-9][0-9]_*.ipynb')))
 
 
+@cache  # read once per build: every page asks
 def paper_refs() -> dict[str, str]:
     "Chapter number -> its paper reference, read off the chapter table of `index.ipynb` (`| 04 | ... | eqs. 8–10 |`)."
     text = ''.join(''.join(c['source']) for c in json.loads((NBS / 'index.ipynb').read_text())['cells'])
     return {m[1]: m[2].strip() for m in re.finditer(r'^\| (\d\d) \|[^|\n]*\|([^|\n]*)\|$', text, re.M)}
 
 
+@cache  # read once per build: every page asks
 def title(nb: str) -> str:
     "The chapter's title: the `# heading` its first cell starts with."
     first = ''.join(json.loads((NBS / f'{nb}.ipynb').read_text())['cells'][0]['source'])
