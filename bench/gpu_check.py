@@ -21,7 +21,7 @@ from farmer.af import perturb_parameters
 from farmer.budget import budget
 from farmer.config import preset, IMAGENET_TRAIN_IMAGES
 from farmer.data import data_root, dequantize_uniform
-from farmer.loop import make_optimizer
+from farmer.loop import TrainStep, make_optimizer
 from farmer.model import Farmer
 from farmer.runtime import pick_device, autocast, native_bf16
 from farmer.sampling import generate
@@ -47,13 +47,14 @@ def sync(dev):
         torch.cuda.synchronize()
 
 
-def train_step(model, opt, x, y, dev) -> None:
-    "One optimisation step on the batch `x` `[B, C, H, W]`, labels `y` `[B]`, under the device's autocast."
-    with autocast(dev):
-        loss = model(x, y)['loss']
-    loss.backward()
-    opt.step()
-    opt.zero_grad(set_to_none=True)
+def loop_step(model, cfg, dev) -> TrainStep:
+    "The training loop's own step (learning rate, forward and backward under the device's autocast, clipping, update, host sync), called as `step(i, (x, y))`."
+
+    def loss(step, batch):
+        with autocast(dev):
+            return model(*batch)['loss'], {}
+
+    return TrainStep(model, make_optimizer(model, cfg), cfg, loss)
 
 
 def bf16_vs_fp32(dev, steps: int, root, smoke: bool) -> dict:
@@ -114,7 +115,7 @@ def memory_and_flops(dev, name: str, smoke: bool, gpus: int = 8, steps: int = 3)
         try:
             torch.manual_seed(0)
             model = Farmer(cfg).to(dev)
-            opt = make_optimizer(model, cfg)
+            step = loop_step(model, cfg, dev)
             x = dequantize_uniform(
                 torch.randint(0, 256, (b, cfg.channels, cfg.image_size, cfg.image_size), dtype=torch.uint8)
             ).to(dev)
@@ -122,10 +123,10 @@ def memory_and_flops(dev, name: str, smoke: bool, gpus: int = 8, steps: int = 3)
             if dev.type == 'cuda':
                 torch.cuda.reset_peak_memory_stats()
             times = []
-            for _ in range(steps):
+            for i in range(steps):
                 sync(dev)
                 t = time.perf_counter()
-                train_step(model, opt, x, y, dev)
+                step(i, (x, y))
                 sync(dev)
                 times.append(time.perf_counter() - t)
             peak = torch.cuda.max_memory_allocated() / 2**30 if dev.type == 'cuda' else float('nan')
@@ -156,7 +157,7 @@ def fashion_speed(dev, smoke: bool) -> dict:
     cfg = preset('fashion-mnist', **(TINY if smoke else {}))
     torch.manual_seed(0)
     model = Farmer(cfg).to(dev)
-    opt = make_optimizer(model, cfg)
+    step = loop_step(model, cfg, dev)
     x = dequantize_uniform(torch.randint(0, 256, (cfg.batch_size, 1, 28, 28), dtype=torch.uint8)).to(dev)
     y = torch.randint(0, 10, (cfg.batch_size,), device=dev)
     n = 3 if smoke else 30
@@ -164,7 +165,7 @@ def fashion_speed(dev, smoke: bool) -> dict:
         if i == 3:
             sync(dev)
             t = time.perf_counter()
-        train_step(model, opt, x, y, dev)
+        step(i, (x, y))
     sync(dev)
     train_ips = n * cfg.batch_size / (time.perf_counter() - t)
     model.eval()

@@ -43,12 +43,19 @@ m = Farmer(cfg); opt = make_optimizer(m, cfg)
 params = [p for p in m.parameters()]
 x, y, _ = batch(0)
 fwd = torch.compile(m) if compiled else m
-def step(s=0):
-    xb, yb, _ = batch(s)
-    loss = fwd(xb, yb)['loss']
-    opt.zero_grad(set_to_none=True); loss.backward()
-    gn = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-    if torch.isfinite(gn): opt.step()
+try:                                              # this checkout: the training loop's own step
+    from farmer.loop import TrainStep
+    loop_step = TrainStep(m, opt, cfg, lambda s, b: (fwd(*b)['loss'], {}))
+    def step(s=0):
+        xb, yb, _ = batch(s)
+        loop_step(s, (xb, yb))
+except ImportError:                               # the older code: its loop's step, written out
+    def step(s=0):
+        xb, yb, _ = batch(s)
+        loss = fwd(xb, yb)['loss']
+        opt.zero_grad(set_to_none=True); loss.backward()
+        gn = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+        if torch.isfinite(gn): opt.step()
 t_af = m.to_tokens(x)
 z = m.af(t_af)[0].detach()
 z_I, z_R = m.split(m.to_ar_order(z))
@@ -60,7 +67,8 @@ def ar():
 with torch.no_grad(): heads = m.ar(z_I, y)
 def gmm():
     g_I, g_R = [None if g is None else type(g)(*(t.detach().requires_grad_() for t in (g.logits, g.mean, g.log_sigma))) for g in heads]
-    (-(g_I.log_prob(z_I).sum()) + m._nll_R(g_R, z_R).sum()).backward()
+    nll_R = m.ar.head_R.nll if hasattr(m.ar.head_R, 'nll') else m._nll_R  # this checkout / the older code
+    (-(g_I.log_prob(z_I).sum()) + nll_R(g_R, z_R).sum()).backward()
 def optim():
     torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip); opt.step()
 parts = dict(step=step) if compiled else dict(step=step, data=data, af=af, ar=ar, gmm=gmm, optimiser=optim)

@@ -11,7 +11,8 @@ from .transformer import Transformer
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['soft_clip', 'AFBlock', 'AF', 'perturb_parameters', 'jacobian_bruteforce', 'logdet_bruteforce', 'ChannelMix']
+__all__ = ['soft_clip', 'AFBlock', 'AF', 'perturb_parameters', 'jacobian_bruteforce', 'logdet_bruteforce', 'ChannelMix', 'NoMix',
+           'channel_mixings']
 
 # %% ../nbs/04_af.ipynb #1b493504
 def soft_clip(a: torch.Tensor, bound: float) -> torch.Tensor:
@@ -180,3 +181,19 @@ class ChannelMix(nn.Module):
         "Exact inverse of `forward`: z `[B, N, d]` -> t `[B, N, d]`."
         W = self.weight()
         return torch.linalg.solve(W, z.to(W.dtype).transpose(-1, -2)).transpose(-1, -2)
+
+
+class NoMix(nn.Module):
+    "The identity in a `ChannelMix`'s place (`mix='none'`, the paper's model): tokens `[B, N, d]` unchanged, log-det 0."
+
+    def forward(self, t: torch.Tensor) -> tuple[torch.Tensor, float]:
+        return t, 0.0
+
+    def reverse(self, z: torch.Tensor) -> torch.Tensor:
+        return z
+
+
+def channel_mixings(cfg: FarmerConfig) -> tuple[nn.Module, nn.Module]:
+    "The mixings before and after the AF for `cfg.mix`: a `ChannelMix` in the place it names ('lu': before, 'lu-latent': after), `NoMix` elsewhere."
+    place = {'none': None, 'lu': 0, 'lu-latent': 1}[cfg.mix]
+    return tuple(ChannelMix(cfg.d) if place == i else NoMix() for i in (0, 1))

@@ -4,6 +4,7 @@
 
 # %% ../nbs/06_ar.ipynb #ea76df9f
 from __future__ import annotations
+import math
 from dataclasses import dataclass
 import torch
 import torch.nn as nn
@@ -13,11 +14,12 @@ from .gmm import GMM, GMMHead
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['ARPrior', 'Unguided', 'per_token_mixtures']
+__all__ = ['REDUNDANT_HEADS', 'ARPrior', 'per_token_mixtures', 'SharedGMM', 'PerTokenGMM', 'FactorOut', 'redundant_head',
+           'Unguided']
 
 # %% ../nbs/06_ar.ipynb #e9ab5c26
 class ARPrior(nn.Module):
-    "Causal Transformer prior over z^I `[B, N, d_I]` with per-token GMMs and a shared redundant GMM (or one per token, `redundant='gmm-token'`)."
+    "Causal Transformer prior over z^I `[B, N, d_I]` with per-token GMMs and a redundant head (the paper's: one shared GMM)."
 
     def __init__(self, cfg: FarmerConfig):
         super().__init__()
@@ -27,28 +29,78 @@ class ARPrior(nn.Module):
         self.inp = nn.Linear(cfg.dim_I, W)
         self.net = Transformer(W, cfg.ar_layers, cfg.ar_heads, cfg.cond_repeat + cfg.tokens, cfg.mlp_ratio)
         self.head_I = GMMHead(W, cfg.K_I, cfg.dim_I)
-        self.head_R = None
-        if cfg.dim_R > 0 and cfg.redundant != 'normal':
-            Wr = cfg.red_head_width or W
-            self.head_R = nn.Sequential(nn.Identity() if Wr == W else nn.Linear(W, Wr), GMMHead(Wr, cfg.K_R, cfg.dim_R))
+        self.head_R = redundant_head(cfg)
 
     def prefix(self, y: torch.Tensor) -> torch.Tensor:
         "Labels `[B]` (null = num_classes) -> the repeated condition `[B, M, W]`."
         return self.cond(y)[:, None].expand(-1, self.cfg.cond_repeat, -1)
 
-    def red_input(self, h: torch.Tensor) -> torch.Tensor:
-        "The outputs at z_1^I..z_N^I `[B, N, W]` -> the redundant head's input: the last `[B, W]` (the shared G_{N+1}), or each token's plus the last `[B, N, W]` ('gmm-token')."
-        return h[:, -1] if self.cfg.redundant == 'gmm' else h + h[:, -1:]
+    def forward(self, z_I: torch.Tensor, y: torch.Tensor) -> tuple[GMM, GMM | None]:
+        "z_I `[B, N, d_I]`, y `[B]` -> (G_1..G_N with batch `[B, N]`, the redundant head's mixtures: shared G_{N+1} `[B]`, per token `[B, N]`, or None)."
+        h = self.net(torch.cat([self.prefix(y), self.inp(z_I.to(self.inp.weight.dtype))], 1))  # [B, M+N, W]
+        M = self.cfg.cond_repeat
+        return self.head_I(h[:, M - 1 : -1]), self.head_R(h[:, M:])
 
-# %% ../nbs/06_ar.ipynb #b5de2a23
-@patch
-def forward(self: ARPrior, z_I: torch.Tensor, y: torch.Tensor) -> tuple[GMM, GMM | None]:
-    "z_I `[B, N, d_I]`, y `[B]` -> (G_1..G_N with batch `[B, N]`, the redundant mixtures: shared G_{N+1} with batch `[B]`, per token `[B, N]`, or None)."
-    h = self.net(torch.cat([self.prefix(y), self.inp(z_I.to(self.inp.weight.dtype))], 1))  # [B, M+N, W]
-    M = self.cfg.cond_repeat
-    g_I = self.head_I(h[:, M - 1 : -1])
-    g_R = self.head_R(self.red_input(h[:, M:])) if self.head_R is not None else None
-    return g_I, g_R
+# %% ../nbs/06_ar.ipynb #c4d2e002
+def per_token_mixtures(g: GMM, tokens: int) -> GMM:
+    "Redundant mixtures for N tokens, batch `[..., N]`: the shared G_{N+1} (batch `[...]`, logits `[..., K]`) repeated; per-token ones (logits `[B, N, K]`) as they are."
+    return g if g.logits.ndim == 3 else g.expand(tokens)
+
+
+class SharedGMM(nn.Sequential):
+    "The paper's redundant head: the AR outputs at z_1^I..z_N^I `[B, N, W]` -> the shared G_{N+1} (batch `[B]`) from the last one."
+
+    def __init__(self, cfg: FarmerConfig):
+        W, Wr = cfg.ar_width, cfg.red_head_width or cfg.ar_width
+        super().__init__(nn.Identity() if Wr == W else nn.Linear(W, Wr), GMMHead(Wr, cfg.K_R, cfg.dim_R))
+
+    def forward(self, h: torch.Tensor) -> GMM:
+        return super().forward(h[:, -1])
+
+    def nll(self, g: GMM, z_R: torch.Tensor) -> torch.Tensor:
+        "−log p(z_R | z_I, c) `[B]` of z_R `[B, N, d_R]`: every vector under its mixture."
+        return -per_token_mixtures(g, z_R.shape[1]).log_prob(z_R).sum(1)
+
+    def draw(self, h: torch.Tensor, drawer, generator: torch.Generator | None = None) -> torch.Tensor:
+        "The AR outputs `[B, N, W]` (`[2B, N, W]` for a guided drawer) -> z_R `[B, N, d_R]` from `drawer.redundant`."
+        return drawer.redundant(self(h), h.shape[1], generator)
+
+
+class PerTokenGMM(SharedGMM):
+    "Ours (`redundant='gmm-token'`): a redundant mixture per token, from its own output plus the last, batch `[B, N]`."
+
+    def forward(self, h: torch.Tensor) -> GMM:
+        return nn.Sequential.forward(self, h + h[:, -1:])
+
+
+class FactorOut(nn.Module):
+    "JetFormer's factor-out (`redundant='normal'`; also the empty redundant part when d_R = 0): z_R ~ N(0, I), no parameters."
+
+    def __init__(self, cfg: FarmerConfig):
+        super().__init__()
+        self.d_R = cfg.dim_R
+
+    def forward(self, h: torch.Tensor) -> None:
+        return None
+
+    def nll(self, g: None, z_R: torch.Tensor) -> torch.Tensor:
+        return (0.5 * z_R**2 + 0.5 * math.log(2 * math.pi)).sum((1, 2))
+
+    def draw(self, h: torch.Tensor, drawer, generator: torch.Generator | None = None) -> torch.Tensor:
+        "N(0, I) draws `[B, N, d_R]`, σ × `drawer.red_scale`."
+        B = len(h) // 2 if drawer.guided else len(h)
+        dtype = torch.promote_types(h.dtype, torch.float32)  # as the GMM heads' draws
+        return drawer.red_scale * torch.randn(
+            B, h.shape[1], self.d_R, generator=generator, device=h.device, dtype=dtype
+        )
+
+
+REDUNDANT_HEADS = {'gmm': SharedGMM, 'gmm-token': PerTokenGMM, 'normal': FactorOut}
+
+
+def redundant_head(cfg: FarmerConfig) -> nn.Module:
+    "The head `cfg.redundant` names (`FactorOut`, empty, when there are no redundant channels)."
+    return (REDUNDANT_HEADS[cfg.redundant] if cfg.dim_R > 0 else FactorOut)(cfg)
 
 # %% ../nbs/06_ar.ipynb #96ab3804
 @dataclass
@@ -69,18 +121,13 @@ class Unguided:
         return per_token_mixtures(g.tempered(1.0, self.red_scale), tokens).sample(generator)
 
 
-def per_token_mixtures(g: GMM, tokens: int) -> GMM:
-    "Redundant mixtures for N tokens, batch `[..., N]`: the shared G_{N+1} (batch `[...]`, logits `[..., K]`) repeated; per-token ones (logits `[B, N, K]`) as they are."
-    return g if g.logits.ndim == 3 else g.expand(tokens)
-
-
 @torch.no_grad()
 @patch
 def sample(
     self: ARPrior, y: torch.Tensor, drawer=Unguided(), generator: torch.Generator | None = None, cache: bool = True
 ) -> tuple[torch.Tensor, torch.Tensor]:
     "Labels `[B]` -> z_I `[B, N, d_I]` and z_R `[B, N, d_R]` in the AR's token order, each token from `drawer`."
-    cfg, B = self.cfg, y.shape[0]
+    cfg = self.cfg
     yy = torch.cat([y, torch.full_like(y, cfg.num_classes)]) if drawer.guided else y
     kv = self.net.new_cache(len(yy)) if cache else None
     seq = self.prefix(yy)
@@ -96,9 +143,4 @@ def sample(
             seq = torch.cat([seq, inp], 1)
             h = self.net(seq)[:, -1]
         hs.append(h)
-    z_I = torch.stack(zs, 1)
-    if self.head_R is None:  # factor-out: z_R ~ N(0, I), σ × red_scale
-        return z_I, drawer.red_scale * torch.randn(
-            B, cfg.tokens, cfg.dim_R, generator=generator, device=y.device, dtype=z_I.dtype
-        )
-    return z_I, drawer.redundant(self.head_R(self.red_input(torch.stack(hs, 1))), cfg.tokens, generator)
+    return torch.stack(zs, 1), self.head_R.draw(torch.stack(hs, 1), drawer, generator)

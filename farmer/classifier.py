@@ -5,17 +5,17 @@
 # %% ../nbs/14_classifier.ipynb #f6345b9b
 from __future__ import annotations
 import math
-import importlib.util
 from pathlib import Path
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from .data import load_dataset, to_model_space, import_torchvision
 from .runtime import save_checkpoint, load_checkpoint
+from .runs import DATA_DIR
 
 # %% auto #0
-__all__ = ['DATA_DIR', 'SHIPPED', 'SmallCNN', 'accuracy', 'train_classifier', 'classifier_path', 'save_classifier',
-           'load_classifier', 'register_extractors']
+__all__ = ['SHIPPED', 'SmallCNN', 'accuracy', 'train_classifier', 'classifier_path', 'save_classifier', 'load_classifier',
+           'register_extractors']
 
 # %% ../nbs/14_classifier.ipynb #bdbb101e
 class SmallCNN(nn.Module):
@@ -84,18 +84,6 @@ def train_classifier(
     )
 
 # %% ../nbs/14_classifier.ipynb #7e5b3259
-def _weights_dir() -> Path:
-    "The installed resource package `farmer.weights` (`pip install .`), else `data/` of the checkout (editable installs)."
-    spec = importlib.util.find_spec('farmer.weights')
-    return (
-        Path(list(spec.submodule_search_locations)[0])
-        if spec
-        else Path(importlib.util.find_spec('farmer').origin).resolve().parents[1] / 'data'
-    )
-
-
-DATA_DIR = _weights_dir()
-
 SHIPPED = {'digits': 60, 'photo-patches': 60, 'fashion-mnist': 4}  # datasets with a shipped classifier: training epochs
 
 

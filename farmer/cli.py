@@ -13,7 +13,7 @@ from .config import FarmerConfig, PRESETS, preset
 from .runtime import ArgParser, add_dataclass_flags, dataclass_overrides, exit_on_error, pick_device, model_device
 from .runtime import PRECISIONS
 from .plots import show_images
-from .runs import load_run_model
+from .runs import load_run_model, load_pretrained, PRETRAINED
 from .train import train
 from .sampling import MODES, GUIDANCE_PRESETS, Guidance, guidance_preset, generate
 from .classifier import SHIPPED, train_classifier, save_classifier, classifier_path
@@ -53,6 +53,11 @@ def train_parser() -> ArgParser:
     p.add_argument(
         '--max-skips', type=int, default=50, help='stop after this many non-finite steps in a row (default 50)'
     )
+    p.add_argument(
+        '--keep-evals',
+        action='store_true',
+        help='keep the weights of every evaluation in <out>/evals/ (for FID over training)',
+    )
     add_dataclass_flags(p.add_argument_group('config (any FarmerConfig field)'), FarmerConfig, 'cfg')
     return p
 
@@ -89,6 +94,7 @@ def train_main(argv: list[str] | None = None):
             args.workers,
             max_skips=args.max_skips,
             checkpoint_minutes=args.checkpoint_minutes,
+            keep_evals=args.keep_evals,
         )
         if s:
             print(
@@ -105,7 +111,10 @@ def train_main(argv: list[str] | None = None):
 def sample_parser() -> ArgParser:
     "The `farmer-sample` argument parser: run options plus one flag per `Guidance` field."
     p = ArgParser(prog='farmer-sample', description='Draw samples from a farmer-train run, guided or not.')
-    p.add_argument('--run', required=True, help='run directory written by farmer-train')
+    p.add_argument('--run', help='run directory written by farmer-train')
+    p.add_argument(
+        '--pretrained', metavar='NAME', help=f"a model shipped with farmer instead of a run: {', '.join(PRETRAINED)}"
+    )
     p.add_argument(
         '--which', default='best', choices=('best', 'checkpoint'), help='best validation-BPD weights or the latest'
     )
@@ -127,7 +136,9 @@ def sample_parser() -> ArgParser:
     p.add_argument('--jacobi-tol', type=float, default=1e-4, help='tolerance of Jacobi decoding')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--device', default='auto')
-    p.add_argument('--out', help='output path without extension (default RUN/samples/<guidance>)')
+    p.add_argument(
+        '--out', help='output path without extension (default RUN/samples/<guidance>, or samples/<NAME>-<guidance>)'
+    )
     add_dataclass_flags(p.add_argument_group('guidance knobs'), Guidance, 'gd')
     return p
 
@@ -158,7 +169,12 @@ def sample_main(argv: list[str] | None = None):
             raise ValueError(f"unknown decoder {args.decoder!r}; choose teacher, jacobi or student")
         over = dataclass_overrides(args, 'gd')
         gd = guidance_preset(args.guidance_preset, **over) if args.guidance_preset else Guidance(args.guidance, **over)
-        model = load_run_model(args.run, args.which, pick_device(args.device))
+        if (args.run is None) == (args.pretrained is None):
+            raise ValueError('give a run directory (--run DIR) or a shipped model (--pretrained NAME), one of the two')
+        if args.pretrained and args.decoder == 'student':
+            raise ValueError('--decoder student needs the student of a run: use --run DIR after farmer-distill')
+        dev = pick_device(args.device)
+        model = load_pretrained(args.pretrained, dev) if args.pretrained else load_run_model(args.run, args.which, dev)
         ids = _classes(args.classes, model.cfg.num_classes)
         y = torch.tensor(ids).repeat_interleave(args.n) if ids else args.n
         g = torch.Generator(device=model_device(model)).manual_seed(args.seed)
@@ -173,7 +189,12 @@ def sample_main(argv: list[str] | None = None):
         imgs = generate(model, y, gd, g, cache=not args.no_cache, decode=decode).cpu()
         if its:
             print(f"Jacobi decoding (tol {args.jacobi_tol}): iterations per block {its[-1]} (N = {model.cfg.tokens})")
-        out = str(args.out or Path(args.run) / 'samples' / args.guidance)
+        default = (
+            Path('samples') / f'{args.pretrained}-{args.guidance}'
+            if args.pretrained
+            else Path(args.run) / 'samples' / args.guidance
+        )
+        out = str(args.out or default)
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         np.savez(out + '.npz', images=imgs.numpy(), labels=(y.numpy() if ids else np.full(args.n, -1)))
         fig = plt.figure(figsize=(args.n * 0.5 + 0.5, max(len(ids), 1) * 0.5 + 0.6))

@@ -29,7 +29,7 @@ from farmer.runtime import (
 
 # %% auto #0
 __all__ = ['Recipe', 'lr_at', 'make_optimizer', 'global_indices', 'rank_rows', 'StepBatches', 'step_loader', 'ordered_loader',
-           'StopSignals', 'checkpoint_contents', 'optimise']
+           'StopSignals', 'checkpoint_contents', 'TrainStep', 'optimise']
 
 # %% ../nbs/10_loop.ipynb #618591db
 class Recipe(Protocol):
@@ -162,9 +162,58 @@ def checkpoint_contents(module: nn.Module, opt, state: dict, config: dict) -> tu
     return tensors, dict(config=config, loop=state)
 
 
+class TrainStep:
+    """One optimizer step of `module` under recipe `r`: the step's learning rate, `loss(step, batch)` -> (scalar, {name:
+    scalar or vector}) and backward (a compiled `loss` that fails falls back to `eager_loss`, once and for good),
+    clipping, the update unless the gradient norm is not finite, and one all-reduce and host sync for all it reports."""
+
+    def __init__(self, module: nn.Module, opt: torch.optim.Optimizer, r: Recipe, loss, eager_loss=None):
+        self.opt, self.r, self.loss, self.eager_loss = opt, r, loss, eager_loss
+        self.params = [p for p in module.parameters() if p.requires_grad]
+
+    def backward(self, step: int, batch) -> tuple[torch.Tensor, dict]:
+        try:
+            value, logs = self.loss(step, batch)
+            value.backward()
+        except Exception as e:
+            if self.eager_loss is None or isinstance(e, ValueError):
+                raise
+            print(
+                f"farmer: torch.compile failed here ({type(e).__name__}: {str(e).splitlines()[0][:100]}); running eagerly",
+                file=sys.stderr,
+            )
+            self.loss, self.eager_loss = self.eager_loss, None
+            self.opt.zero_grad(set_to_none=True)
+            value, logs = self.loss(step, batch)
+            value.backward()
+        self.eager_loss = None  # compiled and run once: no fallback needed any more
+        return value, logs
+
+    def __call__(self, step: int, batch, stop_flag=None) -> tuple[dict, float, bool]:
+        "({'loss': mean over ranks, **the loss's logs}, gradient norm, whether any rank's `stop_flag(device)` `[1]` is set)."
+        for g in self.opt.param_groups:
+            g['lr'] = lr_at(step, self.r)
+        value, logs = self.backward(step, batch)
+        gnorm = torch.nn.utils.clip_grad_norm_(self.params, self.r.grad_clip, foreach=True)
+        parts = [
+            torch.as_tensor(v).detach().float().reshape(-1) for v in (value, *logs.values())
+        ]  # scalars, or vectors
+        flag = stop_flag(value.device) if stop_flag is not None else torch.zeros(1, device=value.device)
+        flat = torch.cat(  # the step's one all-reduce (the values and the stop flag) and its one host sync
+            [all_mean(torch.cat([*parts, flag])), gnorm.detach().float().reshape(1)]
+        ).tolist()
+        gn, stop, ends = flat[-1], flat[-2] > 0, [0, *itertools.accumulate(len(t) for t in parts)]
+        vals = [flat[i] if j - i == 1 else flat[i:j] for i, j in zip(ends, ends[1:])]
+        if math.isfinite(gn):
+            self.opt.step()
+        self.opt.zero_grad(set_to_none=True)
+        return dict(zip(('loss', *logs), vals)), gn, stop
+
+
 def optimise(
     module: nn.Module,
     r: Recipe,
+    *,
     checkpoint: Path,
     metrics: Path,
     config: dict,
@@ -180,11 +229,11 @@ def optimise(
     max_skips: int = 50,
     checkpoint_minutes: float = 15.0,
 ) -> dict:
-    """Optimise `module` with recipe `r`: `loss(step, batch)` -> (scalar, {name: scalar or vector}) on each batch of `batches(start)`;
-    `evaluate(step, state)` -> {name: value} at step 0, every `r.eval_every` steps and at the end (rank 0), each followed by
-    `checkpoint`, which is also written every `checkpoint_minutes` and when a signal stops the run (`state['stopped']` names
-    it); `metrics` gets one JSON line per step and per evaluation. Returns the loop state; raises `RunStopped` after
-    `max_skips` non-finite steps in a row."""
+    """Optimise `module` with recipe `r`, one `TrainStep` on each batch of `batches(start)`; `evaluate(step, state)` ->
+    {name: value} at step 0, every `r.eval_every` steps and at the end (rank 0), each followed by `checkpoint`, which is
+    also written every `checkpoint_minutes` and when a signal stops the run (`state['stopped']` names it); `metrics` gets
+    one JSON line per step and per evaluation. Returns the loop state; raises `RunStopped` after `max_skips` non-finite
+    steps in a row."""
     opt, state = make_optimizer(module, r), dict(step=0, skipped=0, images=0, train_s=0.0, wall_s=0.0)
     if resume:
         tensors, meta = load_checkpoint(checkpoint)
@@ -196,7 +245,7 @@ def optimise(
         load_optimizer_tensors(opt, tensors)
         set_rng_tensors(tensors)
         state = meta['loop']
-    params, t_wall = [p for p in module.parameters() if p.requires_grad], time.time()
+    train_step, t_wall = TrainStep(module, opt, r, loss, eager_loss), time.time()
     if d.main:
         truncate_jsonl(metrics, state['step'])
         log = open(metrics, 'a')
@@ -217,52 +266,23 @@ def optimise(
     with StopSignals() as signals:
         for step, batch in zip(range(state['step'], end), bar):
             t0 = time.perf_counter()
-            for g in opt.param_groups:
-                g['lr'] = lr_at(step, r)
-            try:
-                value, logs = loss(step, batch)
-                value.backward()
-            except Exception as e:
-                if eager_loss is None or isinstance(e, ValueError):
-                    raise
-                print(
-                    f"farmer: torch.compile failed here ({type(e).__name__}: {str(e).splitlines()[0][:100]}); running eagerly",
-                    file=sys.stderr,
-                )
-                loss, eager_loss = eager_loss, None
-                opt.zero_grad(set_to_none=True)
-                value, logs = loss(step, batch)
-                value.backward()
-            eager_loss = None  # compiled and run once: no fallback needed any more
-            gnorm = torch.nn.utils.clip_grad_norm_(params, r.grad_clip, foreach=True)
-            parts = [
-                torch.as_tensor(v).detach().float().reshape(-1) for v in (value, *logs.values())
-            ]  # scalars, or vectors
-            flat = torch.cat(  # the step's one all-reduce (the values and the stop flag) and its one host sync
-                [all_mean(torch.cat([*parts, signals.flag(value.device)])), gnorm.detach().float().reshape(1)]
-            ).tolist()
-            gn, stop, ends = flat[-1], flat[-2] > 0, [0, *itertools.accumulate(len(t) for t in parts)]
-            vals = [flat[i] if j - i == 1 else flat[i:j] for i, j in zip(ends, ends[1:])]
+            vals, gn, stop = train_step(step, batch, signals.flag)
             finite = math.isfinite(gn)
-            if finite:
-                opt.step()
             state['skipped'], streak = state['skipped'] + (not finite), 0 if finite else streak + 1
-            opt.zero_grad(set_to_none=True)
             dt = time.perf_counter() - t0
             state.update(step=step + 1, images=state['images'] + r.batch_size, train_s=state['train_s'] + dt)
             if d.main:
                 write(
                     dict(
                         step=step + 1,
-                        loss=vals[0],
-                        **dict(zip(logs, vals[1:])),
+                        **vals,
                         lr=lr_at(step, r),
                         grad_norm=gn,
                         skipped=state['skipped'],
                         images_per_s=r.batch_size / dt,
                     )
                 )
-                bar.set_postfix(loss=f'{vals[0]:.3f}')
+                bar.set_postfix(loss=f"{vals['loss']:.3f}")
             if streak >= max_skips:  # the same on every rank: the gradient norm is the all-reduced one
                 if d.main:
                     log.close()

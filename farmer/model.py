@@ -9,14 +9,34 @@ import torch
 import torch.nn as nn
 from .config import FarmerConfig
 from .data import patchify, unpatchify, bin_width, token_basis
-from .af import AF, ChannelMix
-from .ar import ARPrior, per_token_mixtures
+from .af import AF, ChannelMix, channel_mixings
+from .ar import ARPrior
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['Farmer', 'bits_per_dim', 'param_counts']
+__all__ = ['bits_per_dim', 'TokenBasis', 'Farmer', 'param_counts']
+
+# %% ../nbs/07_model.ipynb #db6df8ea
+def bits_per_dim(nll: torch.Tensor, cfg: FarmerConfig) -> torch.Tensor:
+    "Per-sample NLL in nats `[B]` of uniformly dequantised images -> bits per dimension `[B]`."
+    return nll / (cfg.D * math.log(2)) - math.log2(bin_width(cfg.value_range))
 
 # %% ../nbs/07_model.ipynb #f7fa72c8
+class TokenBasis(nn.Module):
+    "The fixed orthonormal basis Q `[d, d]` of `token_basis` (ours) on tokens `[B, N, d]`: t Q^T, back t Q; log-det 0. 'pixel' is Q = I, skipped."
+
+    def __init__(self, name: str, channels: int, patch: int):
+        super().__init__()
+        self.register_buffer('Q', token_basis(name, channels, patch), persistent=False)  # fp64: orthonormal to 1e-16
+        self.skip = name == 'pixel'
+
+    def forward(self, t: torch.Tensor) -> torch.Tensor:
+        return t if self.skip else t @ self.Q.to(t.dtype).T
+
+    def reverse(self, t: torch.Tensor) -> torch.Tensor:
+        return t if self.skip else t @ self.Q.to(t.dtype)
+
+
 class Farmer(nn.Module):
     "FARMER: an AF over pixel patches chained with a GMM-headed AR prior, trained by exact likelihood."
 
@@ -24,11 +44,72 @@ class Farmer(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.af, self.ar = AF(cfg), ARPrior(cfg)
-        # a learned channel mixing (ours; off by default): of the AF's input tokens ('lu') or of its latent ('lu-latent')
-        self.mix = ChannelMix(cfg.d) if cfg.mix != 'none' else None
-        # the fixed token basis Q [d, d], in fp64: orthonormal to 1e-16
-        self.register_buffer('basis', token_basis(cfg.basis, cfg.channels, cfg.patch), persistent=False)
+        self.basis = TokenBasis(
+            cfg.basis, cfg.channels, cfg.patch
+        )  # a fixed rotation of each patch (ours; off by default)
+        self.mix_in, self.mix_out = channel_mixings(cfg)  # learned mixings before / after the AF (ours; off by default)
         self.ar_flip = self.af.last_flip != cfg.final_permute  # AR order = reversed natural order?
+        self.register_load_state_dict_pre_hook(_renamed_mixing)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        "x `[B, C, H, W]` model space, y `[B]` -> loss (scalar) and per-sample `[B]` nll, bpd, nll_I, nll_R, logdet (eq. 14)."
+        z, logdet = self.encode(x)
+        z_I, z_R = self.split(self.to_ar_order(z))
+        g_I, g_R = self.ar(z_I, self.labels(y, x.shape[0], x.device))
+        nll_I = -g_I.log_prob(z_I).sum(1)
+        nll_R = self.ar.head_R.nll(g_R, z_R)
+        nll = nll_I + nll_R - logdet
+        return dict(
+            loss=nll.mean() / self.cfg.D,
+            nll=nll,
+            bpd=bits_per_dim(nll, self.cfg),
+            nll_I=nll_I,
+            nll_R=nll_R,
+            logdet=logdet,
+        )
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        "Images `[B, C, H, W]` in model space -> the latent z the AR models `[B, N, d]` (natural token order), log|det| `[B]` in nats."
+        self._check_images(x)
+        t, logdet = self.af_input(x)
+        z, ld = self.af(t)
+        z, ld_mix = self.mix_out(z)
+        return z, logdet + (ld + ld_mix)
+
+    def decode(self, z: torch.Tensor, cache: bool = True, af_reverse=None) -> torch.Tensor:
+        "Latent `[B, N, d]` -> images `[B, C, H, W]` in model space: the sequential AF inverse (KV-cached unless `cache=False`), or `af_reverse(z)`."
+        z = self.af_output(z)
+        return self.from_af_input(self.af.reverse(z, cache) if af_reverse is None else af_reverse(z))
+
+    def af_input(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        "Images `[B, C, H, W]` in model space -> the AF's input `[B, N, d]` (tokens, then the input mixing) and the log-det so far `[B]`."
+        t = self.to_tokens(x)
+        dtype = torch.promote_types(t.dtype, torch.float32)
+        logdet = torch.full((len(x),), -self.cfg.D * math.log(self._normalizer()[1]), device=x.device, dtype=dtype)
+        t, ld = self.mix_in(t)
+        return t, logdet + ld
+
+    def from_af_input(self, t: torch.Tensor) -> torch.Tensor:
+        "Inverse of `af_input`: the AF's input tokens `[B, N, d]` -> images `[B, C, H, W]` in model space."
+        return self.to_images(self.mix_in.reverse(t))
+
+    def af_output(self, z: torch.Tensor) -> torch.Tensor:
+        "The latent the AR models `[B, N, d]` -> the AF's output (undoing the latent mixing)."
+        return self.mix_out.reverse(z)
+
+    def to_tokens(self, x: torch.Tensor) -> torch.Tensor:
+        "Images `[B, C, H, W]` in model space -> tokens `[B, N, d]` (normalised to [-1, 1], patchified, in `cfg.basis`)."
+        c, h = self._normalizer()
+        return self.basis(patchify((x - c) / h, self.cfg.patch))
+
+    def to_images(self, t: torch.Tensor) -> torch.Tensor:
+        "Inverse of `to_tokens`: tokens `[B, N, d]` -> images `[B, C, H, W]` in model space."
+        c, h = self._normalizer()
+        return unpatchify(self.basis.reverse(t), self.cfg.patch, self.cfg.channels) * h + c
+
+    def _normalizer(self) -> tuple[float, float]:
+        lo, hi = self.cfg.value_range
+        return (lo + hi) / 2, (hi - lo) / 2
 
     def to_ar_order(self, z: torch.Tensor) -> torch.Tensor:
         "Latent tokens `[B, N, d]` in natural order -> the AR's order (its own inverse)."
@@ -46,76 +127,14 @@ class Farmer(nn.Module):
         "What the AR samples, z_I `[B, N, d_I]` and z_R `[B, N, d_R]` in its order -> the AF's latent z `[B, N, d]` in natural order."
         return self.to_ar_order(self.merge(z_I, z_R))
 
+
+def _renamed_mixing(model: Farmer, state: dict, prefix: str, *_) -> None:
+    "Weights saved when the model held its one `ChannelMix` as `mix` (farmer 0.1.0 before the mixings had places) load into its place."
+    place = 'mix_in.' if isinstance(model.mix_in, ChannelMix) else 'mix_out.'
+    for k in [k for k in state if k.startswith(prefix + 'mix.')]:
+        state[prefix + place + k[len(prefix) + 4 :]] = state.pop(k)
+
 # %% ../nbs/07_model.ipynb #728c8b4c
-@patch
-def _normalizer(self: Farmer) -> tuple[float, float]:
-    lo, hi = self.cfg.value_range
-    return (lo + hi) / 2, (hi - lo) / 2
-
-
-@patch
-def to_tokens(self: Farmer, x: torch.Tensor) -> torch.Tensor:
-    "Images `[B, C, H, W]` in model space -> the AF's input tokens `[B, N, d]` (normalised to [-1, 1], patchified, in `cfg.basis`)."
-    c, h = self._normalizer()
-    t = patchify((x - c) / h, self.cfg.patch)
-    return t if self.cfg.basis == 'pixel' else t @ self.basis.to(t.dtype).T
-
-
-@patch
-def to_images(self: Farmer, t: torch.Tensor) -> torch.Tensor:
-    "Inverse of `to_tokens`: AF-space tokens `[B, N, d]` -> images `[B, C, H, W]` in model space."
-    c, h = self._normalizer()
-    t = t if self.cfg.basis == 'pixel' else t @ self.basis.to(t.dtype)
-    return unpatchify(t, self.cfg.patch, self.cfg.channels) * h + c
-
-
-@patch
-def af_input(self: Farmer, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    "Images `[B, C, H, W]` in model space -> the AF's input `[B, N, d]` (tokens, then the input mixing if any) and the log-det so far `[B]`."
-    t = self.to_tokens(x)
-    logdet = torch.full(
-        (len(x),),
-        -self.cfg.D * math.log(self._normalizer()[1]),
-        device=x.device,
-        dtype=torch.promote_types(t.dtype, torch.float32),
-    )
-    if self.cfg.mix != 'lu':
-        return t, logdet
-    t, ld = self.mix(t)
-    return t, logdet + ld
-
-
-@patch
-def from_af_input(self: Farmer, t: torch.Tensor) -> torch.Tensor:
-    "Inverse of `af_input`: the AF's input tokens `[B, N, d]` -> images `[B, C, H, W]` in model space."
-    return self.to_images(self.mix.reverse(t) if self.cfg.mix == 'lu' else t)
-
-
-@patch
-def encode(self: Farmer, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    "Images `[B, C, H, W]` in model space -> the latent z the AR models `[B, N, d]` (natural token order), log|det| `[B]` in nats."
-    self._check_images(x)
-    t, logdet = self.af_input(x)
-    z, ld = self.af(t)
-    if self.cfg.mix == 'lu-latent':
-        z, ld_mix = self.mix(z)
-        ld = ld + ld_mix
-    return z, logdet + ld
-
-
-@patch
-def af_output(self: Farmer, z: torch.Tensor) -> torch.Tensor:
-    "The latent the AR models `[B, N, d]` -> the AF's output (undoing a latent mixing, if any)."
-    return self.mix.reverse(z) if self.cfg.mix == 'lu-latent' else z
-
-
-@patch
-def decode(self: Farmer, z: torch.Tensor, cache: bool = True, af_reverse=None) -> torch.Tensor:
-    "Latent `[B, N, d]` -> images `[B, C, H, W]` in model space: the sequential AF inverse (KV-cached unless `cache=False`), or `af_reverse(z)`."
-    z = self.af_output(z)
-    return self.from_af_input(self.af.reverse(z, cache) if af_reverse is None else af_reverse(z))
-
-
 @patch
 def _check_images(self: Farmer, x: torch.Tensor):
     cfg = self.cfg
@@ -144,35 +163,6 @@ def labels(self: Farmer, y: torch.Tensor | None, B: int, device) -> torch.Tensor
             f"labels must be in 0..{null - 1} (or {null}, the null class), got {y.min().item()}..{y.max().item()}"
         )
     return y
-
-# %% ../nbs/07_model.ipynb #db6df8ea
-def bits_per_dim(nll: torch.Tensor, cfg: FarmerConfig) -> torch.Tensor:
-    "Per-sample NLL in nats `[B]` of uniformly dequantised images -> bits per dimension `[B]`."
-    return nll / (cfg.D * math.log(2)) - math.log2(bin_width(cfg.value_range))
-
-
-@patch
-def _nll_R(self: Farmer, g_R, z_R: torch.Tensor) -> torch.Tensor:
-    "−log p(z_R | z_I, c) `[B]`: the shared redundant GMM `g_R` (batch `[B]`) scores all N vectors (per-token mixtures `[B, N]` one each); N(0, I) under factor-out."
-    if z_R.shape[-1] == 0:
-        return z_R.new_zeros(z_R.shape[0])
-    if g_R is None:
-        return (0.5 * z_R**2 + 0.5 * math.log(2 * math.pi)).sum((1, 2))  # JetFormer factor-out
-    return -per_token_mixtures(g_R, z_R.shape[1]).log_prob(z_R).sum(1)
-
-
-@patch
-def forward(self: Farmer, x: torch.Tensor, y: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-    "x `[B, C, H, W]` model space, y `[B]` -> loss (scalar) and per-sample `[B]` nll, bpd, nll_I, nll_R, logdet."
-    z, logdet = self.encode(x)
-    z_I, z_R = self.split(self.to_ar_order(z))
-    g_I, g_R = self.ar(z_I, self.labels(y, x.shape[0], x.device))
-    nll_I = -g_I.log_prob(z_I).sum(1)
-    nll_R = self._nll_R(g_R, z_R)
-    nll = nll_I + nll_R - logdet
-    return dict(
-        loss=nll.mean() / self.cfg.D, nll=nll, bpd=bits_per_dim(nll, self.cfg), nll_I=nll_I, nll_R=nll_R, logdet=logdet
-    )
 
 # %% ../nbs/07_model.ipynb #1916fa4a
 def param_counts(cfg: FarmerConfig) -> dict[str, int]:

@@ -4,18 +4,19 @@
 
 # %% ../nbs/11_runs.ipynb #7a1c0003
 from __future__ import annotations
-import math
+import hashlib, importlib.util, json, math
 from pathlib import Path
 import torch
 from .config import FarmerConfig
 from .data import ImageSet, open_splits, dequantize_uniform
 from .imagenet import FolderImages  # registers the streamed datasets (imagenet256, imagenet64, folder)
 from .model import Farmer
-from .runtime import autocast, load_checkpoint, row_generators, strip_prefix, run_file
+from .runtime import autocast, load_checkpoint, save_checkpoint, row_generators, strip_prefix, run_file
 from .loop import ordered_loader
 
 # %% auto #0
-__all__ = ['run_splits', 'check_run_dir', 'heldout_bpds', 'mean_se', 'heldout_bpd', 'load_run_model']
+__all__ = ['DATA_DIR', 'PRETRAINED', 'run_splits', 'check_run_dir', 'heldout_bpds', 'mean_se', 'heldout_bpd', 'load_run_model',
+           'sha256', 'pretrained_path', 'load_pretrained', 'check_split', 'export_pretrained']
 
 # %% ../nbs/11_runs.ipynb #7a1c0006
 def run_splits(cfg: FarmerConfig, root: str | None = None, download: bool = False) -> dict[str, ImageSet]:
@@ -80,10 +81,102 @@ def heldout_bpd(model: Farmer, ds: ImageSet, device: torch.device | str = 'cpu',
 
 
 def load_run_model(run: str | Path, which: str = 'best', device: str | torch.device = 'cpu') -> Farmer:
-    "The `Farmer` of a run directory, from `best.safetensors` (or 'checkpoint' for the latest weights), in eval mode."
+    "The `Farmer` of a run directory, from `best.safetensors` (or 'checkpoint' for the latest weights, 'evals/step001000' for one kept by `keep_evals`), in eval mode."
     tensors, meta = load_checkpoint(run_file(run, f'{which}.safetensors'))
-    if which != 'best':
+    if which == 'checkpoint':
         tensors = strip_prefix(tensors, 'model.')
     model = Farmer(FarmerConfig.from_dict(meta['config']))
     model.load_state_dict(tensors)
     return model.to(device).eval()
+
+# %% ../nbs/11_runs.ipynb #b3a1c002
+def _weights_dir() -> Path:
+    "The installed resource package `farmer.weights` (`pip install .`), else `data/` of the checkout (editable installs)."
+    spec = importlib.util.find_spec('farmer.weights')
+    return (
+        Path(list(spec.submodule_search_locations)[0])
+        if spec
+        else Path(importlib.util.find_spec('farmer').origin).resolve().parents[1] / 'data'
+    )
+
+
+DATA_DIR = _weights_dir()
+PRETRAINED = {  # shipped model -> what it is
+    'digits': "the `digits` preset (what `farmer-train` trains with no flags), seed 0",
+    'fashion-mnist': "the Fashion-MNIST chapter model `fashion-mnist-samples` trained for 30,000 steps, seed 0",
+}
+
+
+def _manifest(root: Path = DATA_DIR) -> dict:
+    p = root / 'models.json'
+    return json.loads(p.read_text()) if p.is_file() else {}
+
+
+def sha256(path: str | Path) -> str:
+    "Hex SHA-256 of a file."
+    h = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+            h.update(block)
+    return h.hexdigest()
+
+
+def pretrained_path(name: str, root: Path = DATA_DIR) -> Path:
+    "The weights file of shipped model `name`, checked against its SHA-256 in `models.json` (one `ValueError` otherwise)."
+    if name not in PRETRAINED:
+        raise ValueError(f"no shipped model {name!r}; the shipped models are: {', '.join(PRETRAINED)}")
+    path, rec = root / f'model-{name}.safetensors', _manifest(root).get(name)
+    if rec is None or not path.is_file():
+        raise ValueError(
+            f"{path} is not in this installation; export it with farmer.runs.export_pretrained(run, {name!r})"
+        )
+    if sha256(path) != rec['sha256']:
+        raise ValueError(f"{path} does not match its SHA-256 in models.json: the file is damaged, reinstall farmer")
+    return path
+
+
+def load_pretrained(name: str, device: str | torch.device = 'cpu', root: Path = DATA_DIR) -> Farmer:
+    "The shipped model `name` (see `PRETRAINED`) in fp32 and eval mode."
+    tensors, meta = load_checkpoint(pretrained_path(name, root))
+    model = Farmer(FarmerConfig.from_dict(meta['config']))
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in tensors.items()})
+    return model.to(device).eval()
+
+
+def check_split(cfg: FarmerConfig, images: int, root: str | None = None) -> ImageSet:
+    "The first `images` test images of `cfg`'s dataset: the fixed subset a shipped model is scored on."
+    test = run_splits(cfg, root)['test']
+    return test.subset(range(min(images, len(test))))
+
+
+def export_pretrained(
+    run: str | Path,
+    name: str,
+    dtype: torch.dtype = torch.float16,
+    check_images: int = 1000,
+    data_root: str | None = None,
+    root: Path = DATA_DIR,
+) -> dict:
+    "Ship the best weights of `run` as model `name`, stored in `dtype`; returns (and records in `models.json`) its entry."
+    model = load_run_model(run)
+    half = {k: v.to(dtype) if v.is_floating_point() else v for k, v in model.state_dict().items()}
+    rounded = Farmer(model.cfg)
+    rounded.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in half.items()})
+    subset = check_split(model.cfg, check_images, data_root)
+    bpd, bpd_fp32 = (heldout_bpd(m.eval(), subset, workers=0)[0] for m in (rounded, model))
+    path = root / f'model-{name}.safetensors'
+    summary = json.loads((Path(run) / 'summary.json').read_text()) if (Path(run) / 'summary.json').is_file() else {}
+    save_checkpoint(path, half, dict(config=model.cfg.to_dict(), summary=summary))
+    rec = dict(
+        sha256=sha256(path),
+        bytes=path.stat().st_size,
+        dtype=str(dtype).removeprefix('torch.'),
+        check_images=len(subset),
+        check_bpd=bpd,
+        check_bpd_fp32=bpd_fp32,
+        test_bpd=summary.get('test_bpd'),
+        steps=model.cfg.steps,
+        about=PRETRAINED.get(name, ''),
+    )
+    (root / 'models.json').write_text(json.dumps(_manifest(root) | {name: rec}, indent=1) + '\n')
+    return rec

@@ -54,9 +54,11 @@ def train(
     stop_at: int | None = None,
     max_skips: int = 50,
     checkpoint_minutes: float = 15.0,
+    keep_evals: bool = False,
 ) -> tuple[dict, Farmer]:
     """Train `cfg` into run directory `out` (or continue it); return (summary, the trained model) (the summary on rank 0
-    only; `{'step': s}` when `stop_at` ended it early). A signal stops it with a checkpoint and `RunStopped`."""
+    only; `{'step': s}` when `stop_at` ended it early). A signal stops it with a checkpoint and `RunStopped`. `keep_evals`
+    also keeps the weights of every evaluation, as `evals/step<NNNNNN>.safetensors` (for a measure over training, e.g. FID)."""
     out, dev = Path(out), pick_device(device)
     d = init_distributed(dev)
     if d.main:  # (only rank 0 looks: the others would see its lock file)
@@ -91,6 +93,10 @@ def train(
                 save_checkpoint(
                     out / 'best.safetensors', model.state_dict(), dict(config=cfg.to_dict(), step=step, val_bpd=bpd)
                 )
+            if keep_evals:
+                (out / 'evals').mkdir(exist_ok=True)
+                meta = dict(config=cfg.to_dict(), step=step, val_bpd=bpd)
+                save_checkpoint(out / 'evals' / f'step{step:06d}.safetensors', model.state_dict(), meta)
             return dict(val_bpd=bpd, val_bpd_se=se)
 
         if d.main and not resume:
@@ -100,16 +106,16 @@ def train(
         state = optimise(
             model,
             cfg,
-            out / 'checkpoint.safetensors',
-            out / 'metrics.jsonl',
-            cfg.to_dict(),
-            loss(torch.compile(net) if compile else net),
-            lambda start: step_loader(sets['train'], cfg, start, d, workers),
-            evaluate,
-            resume,
-            d,
-            progress,
-            f'farmer-train {cfg.dataset}',
+            checkpoint=out / 'checkpoint.safetensors',
+            metrics=out / 'metrics.jsonl',
+            config=cfg.to_dict(),
+            loss=loss(torch.compile(net) if compile else net),
+            batches=lambda start: step_loader(sets['train'], cfg, start, d, workers),
+            evaluate=evaluate,
+            resume=resume,
+            d=d,
+            progress=progress,
+            desc=f'farmer-train {cfg.dataset}',
             eager_loss=loss(net) if compile else None,
             stop_at=stop_at,
             max_skips=max_skips,

@@ -38,5 +38,5 @@ echo "== nbval on an output-stripped copy of every notebook"
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 cp -r nbs "$tmp/nbs"
 nbdev-clean --clear-all --fname "$tmp/nbs"
-mkdir -p "$tmp/figures" && cp figures/*.json "$tmp/figures/"   # the measurements some chapters tabulate
+mkdir -p "$tmp/figures" && cp figures/*.json figures/*.png "$tmp/figures/"   # the measurements and figures chapters read
 (cd "$tmp/nbs" && FARMER_FAST=1 MPLBACKEND=Agg python -m pytest -q --nbval-lax --nbval-current-env -p no:cacheprovider .)

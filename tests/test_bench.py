@@ -130,3 +130,28 @@ def test_run_times_sums_finished_runs_per_group(tmp_path):
         [sys.executable, str(ROOT / 'bench' / 'run_times.py'), str(tmp_path / 'none')], capture_output=True, text=True
     )
     assert r.returncode != 0 and 'no finished runs' in r.stderr and 'Traceback' not in r.stderr
+
+
+@pytest.mark.slow
+def test_over_training_scores_each_kept_evaluation(tmp_path):
+    "The weights `--keep-evals` kept are scored once each, with the run's own validation BPD; a rerun adds nothing."
+    from farmer.config import preset
+    from farmer.runtime import read_jsonl
+    from farmer.train import train
+
+    run = tmp_path / 'r'
+    train(preset('digits-small', steps=4, eval_every=2, batch_size=16), run, progress=False, keep_evals=True)
+    assert sorted(p.name for p in (run / 'evals').iterdir()) == [f'step00000{s}.safetensors' for s in (0, 2, 4)]
+    out = tmp_path / 'ot.json'
+    cmd = [sys.executable, str(ROOT / 'bench' / 'over_training.py'), '--runs', f'tiny={run}', '--every', '2']
+    cmd += ['--n', '20', '--out', str(out), '--test']
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    e = json.loads(out.read_text())['tiny']
+    val = {m['step']: m['val_bpd'] for m in read_jsonl(run / 'metrics.jsonl') if 'val_bpd' in m}
+    assert {int(s): p['val_bpd'] for s, p in e['points'].items()} == {2: val[2], 4: val[4]}
+    assert all(p['fid'] > 0 and 0 <= p['consistency'] <= 1 for p in e['points'].values())
+    assert e['test']['seed'] == 0 and e['seed'] == 1 and e['summary']['test_bpd'] == e['test']['bpd']
+    assert (tmp_path / 'samples-over-training-digits.png').stat().st_size > 0
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0 and 'val FID' not in r.stdout and 'test split' not in r.stdout, r.stdout  # nothing twice

@@ -140,7 +140,13 @@ def test_ablation_flags_share_the_model(tiny):
     z_I, z_R = m.split(m.to_ar_order(m.encode(x)[0]))
     out = m(x, torch.tensor([0, 1, 2]))
     assert torch.allclose(out['nll_R'], (0.5 * z_R**2 + 0.5 * math.log(2 * math.pi)).sum((1, 2)))
-    assert m.ar.head_R is None and _model(tiny.replace(d_I=None)).ar.head_R is None
+    from farmer.ar import FactorOut, PerTokenGMM, SharedGMM
+
+    assert isinstance(m.ar.head_R, FactorOut) and isinstance(_model(tiny.replace(d_I=None)).ar.head_R, FactorOut)
+    assert (
+        type(_model(tiny).ar.head_R) is SharedGMM
+        and type(_model(tiny.replace(redundant='gmm-token')).ar.head_R) is PerTokenGMM
+    )
 
 
 def test_one_batch_overfit():
@@ -238,9 +244,8 @@ def test_learned_channel_mixing_is_an_exact_flow_part(tiny, mix):
     from farmer.analysis import k1_flow_nll
 
     m = _model(tiny.replace(mix=mix), 0.05).eval()
-    assert m.mix is not None and not torch.allclose(
-        m.mix.weight(), torch.eye(tiny.d, dtype=torch.float64)
-    )  # perturbed: a real mixing
+    mixing = m.mix_in if mix == 'lu' else m.mix_out
+    assert not torch.allclose(mixing.weight(), torch.eye(tiny.d, dtype=torch.float64))  # perturbed: a real mixing
     x = _x(m.cfg)
     with torch.no_grad():
         z, ld = m.encode(x)
@@ -254,10 +259,13 @@ def test_learned_channel_mixing_is_an_exact_flow_part(tiny, mix):
     assert torch.allclose(k1(x, torch.tensor([2, 0, 1]))['nll'], k1_flow_nll(k1, x, torch.tensor([2, 0, 1])), atol=1e-9)
     m.train()
     m(x, torch.tensor([0, 1, 2]))['loss'].backward()
-    assert m.mix.L.grad.abs().sum() > 0 and m.mix.log_s.grad.abs().sum() > 0
-    assert torch.equal(
-        Farmer(tiny.replace(mix=mix)).mix.weight(), torch.eye(tiny.d)
-    )  # the identity at init: the paper's model
+    assert mixing.L.grad.abs().sum() > 0 and mixing.log_s.grad.abs().sum() > 0
+    fresh = Farmer(tiny.replace(mix=mix))
+    assert torch.equal((fresh.mix_in if mix == 'lu' else fresh.mix_out).weight(), torch.eye(tiny.d))  # identity at init
+    legacy = {k.replace('mix_in.', 'mix.').replace('mix_out.', 'mix.'): v for k, v in m.state_dict().items()}
+    assert any(k.startswith('mix.') for k in legacy)  # weights saved when the one mixing was called `mix`
+    fresh.double().load_state_dict(legacy)
+    assert torch.equal(fresh.state_dict()[next(k for k in m.state_dict() if '.L' in k and 'mix' in k)], mixing.L)
 
 
 def test_per_token_redundant_gmm(tiny):
