@@ -282,6 +282,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                              'farmer.runs.load_pretrained': ('runs.html#load_pretrained', 'farmer/runs.py'),
                              'farmer.runs.load_run_model': ('runs.html#load_run_model', 'farmer/runs.py'),
                              'farmer.runs.mean_se': ('runs.html#mean_se', 'farmer/runs.py'),
+                             'farmer.runs.model_from_weights': ('runs.html#model_from_weights', 'farmer/runs.py'),
                              'farmer.runs.pretrained_path': ('runs.html#pretrained_path', 'farmer/runs.py'),
                              'farmer.runs.run_splits': ('runs.html#run_splits', 'farmer/runs.py'),
                              'farmer.runs.sha256': ('runs.html#sha256', 'farmer/runs.py')},

@@ -16,7 +16,7 @@ from .loop import ordered_loader
 
 # %% auto #0
 __all__ = ['DATA_DIR', 'PRETRAINED', 'run_splits', 'check_run_dir', 'heldout_bpds', 'mean_se', 'heldout_bpd', 'load_run_model',
-           'sha256', 'pretrained_path', 'load_pretrained', 'check_split', 'export_pretrained']
+           'model_from_weights', 'sha256', 'pretrained_path', 'load_pretrained', 'check_split', 'export_pretrained']
 
 # %% ../nbs/11_runs.ipynb #7a1c0006
 def run_splits(cfg: FarmerConfig, root: str | None = None, download: bool = False) -> dict[str, ImageSet]:
@@ -83,10 +83,15 @@ def heldout_bpd(model: Farmer, ds: ImageSet, device: torch.device | str = 'cpu',
 def load_run_model(run: str | Path, which: str = 'best', device: str | torch.device = 'cpu') -> Farmer:
     "The `Farmer` of a run directory, from `best.safetensors` (or 'checkpoint' for the latest weights, 'evals/step001000' for one kept by `keep_evals`), in eval mode."
     tensors, meta = load_checkpoint(run_file(run, f'{which}.safetensors'))
-    if which == 'checkpoint':
-        tensors = strip_prefix(tensors, 'model.')
-    model = Farmer(FarmerConfig.from_dict(meta['config']))
-    model.load_state_dict(tensors)
+    return model_from_weights(
+        strip_prefix(tensors, 'model.') if which == 'checkpoint' else tensors, meta['config'], device
+    )
+
+
+def model_from_weights(tensors: dict, config: dict, device: str | torch.device = 'cpu') -> Farmer:
+    "The `Farmer` of `config` (a `FarmerConfig` as a dict) with weights `tensors` (fp16 ones loaded as fp32), in eval mode."
+    model = Farmer(FarmerConfig.from_dict(config))
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in tensors.items()})
     return model.to(device).eval()
 
 # %% ../nbs/11_runs.ipynb #b3a1c002
@@ -138,9 +143,7 @@ def pretrained_path(name: str, root: Path = DATA_DIR) -> Path:
 def load_pretrained(name: str, device: str | torch.device = 'cpu', root: Path = DATA_DIR) -> Farmer:
     "The shipped model `name` (see `PRETRAINED`) in fp32 and eval mode."
     tensors, meta = load_checkpoint(pretrained_path(name, root))
-    model = Farmer(FarmerConfig.from_dict(meta['config']))
-    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in tensors.items()})
-    return model.to(device).eval()
+    return model_from_weights(tensors, meta['config'], device)
 
 
 def check_split(cfg: FarmerConfig, images: int, root: str | None = None) -> ImageSet:
@@ -160,10 +163,9 @@ def export_pretrained(
     "Ship the best weights of `run` as model `name`, stored in `dtype`; returns (and records in `models.json`) its entry."
     model = load_run_model(run)
     half = {k: v.to(dtype) if v.is_floating_point() else v for k, v in model.state_dict().items()}
-    rounded = Farmer(model.cfg)
-    rounded.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in half.items()})
+    rounded = model_from_weights(half, model.cfg.to_dict())
     subset = check_split(model.cfg, check_images, data_root)
-    bpd, bpd_fp32 = (heldout_bpd(m.eval(), subset, workers=0)[0] for m in (rounded, model))
+    bpd, bpd_fp32 = (heldout_bpd(m, subset, workers=0)[0] for m in (rounded, model))
     path = root / f'model-{name}.safetensors'
     summary = json.loads((Path(run) / 'summary.json').read_text()) if (Path(run) / 'summary.json').is_file() else {}
     save_checkpoint(path, half, dict(config=model.cfg.to_dict(), summary=summary))
