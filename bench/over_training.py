@@ -18,6 +18,7 @@ import matplotlib
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt
 from farmer.classifier import load_classifier, register_extractors
+from farmer.config import FarmerConfig
 from farmer.data import open_splits
 from farmer.eval import sample_scores
 from farmer.runs import load_run_model
@@ -52,10 +53,10 @@ def main():
     for spec in args.runs:
         label, run = spec.split('=', 1)
         run = Path(run)
-        first = load_run_model(run, f'evals/step{kept_steps(run, args.every)[0]:06d}')
-        cfg = first.cfg
-        val = open_splits(cfg.dataset, None, False, cfg.image_size, cfg.val_images)['val']
-        real = val.batch(torch.arange(len(val)))[0]
+        steps, cfg = kept_steps(run, args.every), FarmerConfig.from_dict(json.loads((run / 'config.json').read_text()))
+        sets = open_splits(cfg.dataset, None, False, cfg.image_size, cfg.val_images)
+        images = lambda split: sets[split].batch(torch.arange(len(sets[split])))[0]
+        real = images('val')
         clf, name = load_classifier(cfg.dataset)[0], f'farmer-{cfg.dataset}'
         register_extractors()
         evals = {r['step']: r['val_bpd'] for r in read_jsonl(run / 'metrics.jsonl') if 'val_bpd' in r}
@@ -65,7 +66,7 @@ def main():
         entry['config'], entry['val_curve'] = cfg.to_dict(), {str(k): v for k, v in evals.items()}  # the run record
         if (run / 'summary.json').is_file():
             entry['summary'] = json.loads((run / 'summary.json').read_text())
-        for step in kept_steps(run, args.every):
+        for step in steps:
             if str(step) in entry['points']:
                 continue
             t = time.time()
@@ -79,9 +80,8 @@ def main():
             )
             out.write_text(json.dumps(res, indent=1) + '\n')
         if args.test and 'test' not in entry:
-            test = open_splits(cfg.dataset, None, False, cfg.image_size, cfg.val_images)['test']
-            model, best = load_run_model(run), json.loads((run / 'summary.json').read_text())
-            s = sample_scores(model, Guidance(), test.batch(torch.arange(len(test)))[0], args.n, 0, name, clf)
+            best = entry['summary']  # a finished run's
+            s = sample_scores(load_run_model(run), Guidance(), images('test'), args.n, 0, name, clf)
             entry['test'] = dict(
                 step=best['best_step'],
                 bpd=best['test_bpd'],
