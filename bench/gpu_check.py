@@ -54,7 +54,7 @@ def loop_step(model, cfg, dev) -> TrainStep:
         with autocast(dev):
             return model(*batch)['loss'], {}
 
-    return TrainStep(model, make_optimizer(model, cfg), cfg, loss)
+    return TrainStep(model, make_optimizer(model, cfg.recipe), cfg.recipe, loss)
 
 
 def bf16_vs_fp32(dev, steps: int, root, smoke: bool) -> dict:
@@ -110,7 +110,7 @@ def af_inverse(dev, smoke: bool) -> dict:
 def memory_and_flops(dev, name: str, smoke: bool, gpus: int = 8, steps: int = 3) -> dict:
     "Row 3: a few bf16 training steps of an ImageNet preset at its batch per GPU (halved until it fits)."
     cfg = preset(name, **(dict(TINY, image_size=32, patch=8, d_I=16 if 'imagenet256' in name else 4) if smoke else {}))
-    b = cfg.batch_size // gpus
+    b = cfg.recipe.batch_size // gpus
     while True:
         try:
             torch.manual_seed(0)
@@ -158,8 +158,8 @@ def fashion_speed(dev, smoke: bool) -> dict:
     torch.manual_seed(0)
     model = Farmer(cfg).to(dev)
     step = loop_step(model, cfg, dev)
-    x = dequantize_uniform(torch.randint(0, 256, (cfg.batch_size, 1, 28, 28), dtype=torch.uint8)).to(dev)
-    y = torch.randint(0, 10, (cfg.batch_size,), device=dev)
+    x = dequantize_uniform(torch.randint(0, 256, (cfg.recipe.batch_size, 1, 28, 28), dtype=torch.uint8)).to(dev)
+    y = torch.randint(0, 10, (cfg.recipe.batch_size,), device=dev)
     n = 3 if smoke else 30
     for i in range(n + 3):
         if i == 3:
@@ -167,7 +167,7 @@ def fashion_speed(dev, smoke: bool) -> dict:
             t = time.perf_counter()
         step(i, (x, y))
     sync(dev)
-    train_ips = n * cfg.batch_size / (time.perf_counter() - t)
+    train_ips = n * cfg.recipe.batch_size / (time.perf_counter() - t)
     model.eval()
     m = 20 if smoke else 500
     sync(dev)

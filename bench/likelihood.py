@@ -28,15 +28,23 @@ without the split and the AF alone, each with the setting the 2,000-step table c
 `LONG_STEPS` steps with an evaluation every 1,000; their validation curves and training-log terms go to the record, and
 the budget B where each curve flattens to `figures/likelihood-long.json` (the training chapter plots them). Once both
 runs are on disk, their best weights score every test image again with the same noise per image, and the mean per-image
-difference FARMER - AF with its interval over images goes beside them (`vs_af_paired`). The search and the three seeds
-at B are the next stage and are not built yet.
+difference FARMER - AF with its interval over images goes beside them (`vs_af_paired`).
+
+`--budget B` is the second stage, the table at B (`B_STEPS`; stage 1 found that neither curve flattens by 30,000 steps):
+FARMER without the split, its best split variant on validation (the per-token redundant GMM, `token-8`) and the AF alone
+(both its widths), each with the learning rate searched on validation at B (seed 0) over `B_LRS`, the grid extended one
+value at a time (x1.5 or /1.5) beyond whichever edge its best value sits at until that value is interior, then seeds 1
+and 2 of the chosen setting; the rows (the format of the 2,000-step table, with each FARMER row's test BPD against the
+AF alone over seeds and, image by image, at seed 0) go to `figures/likelihood-B.json`. One such run takes about two hours
+here: `--max-new-runs N` stops after N runs trained now (the record keeps them; run again to go on).
+    python bench/likelihood.py --budget B --datasets fashion-mnist --runs runs/likelihood-long --max-new-runs 1
     python bench/likelihood.py --datasets digits --steps 3 --runs /tmp/l --out /tmp/l.json   # a smoke run (the tests)
 
 Fashion-MNIST needs its four IDX files under DATA_ROOT/FashionMNIST/raw/ (`farmer-train --preset fashion-mnist
 --download` fetches them) or `--data-root`/$FARMER_DATA pointing at a copy.
 """
 
-import argparse, json, statistics
+import argparse, functools, json, statistics
 import torch
 from pathlib import Path
 from farmer.config import FarmerConfig, preset
@@ -47,6 +55,9 @@ from farmer.runtime import config_diff, pick_device
 from farmer.runs import heldout_bpds, load_run_model, run_splits
 
 LRS = (1e-3, 2e-3, 3e-3)
+B_STEPS = 30_000  # B on Fashion-MNIST: neither long curve flattened within LONG_STEPS (figures/likelihood-long.json)
+B_LRS = (2e-3, 3e-3, 4.5e-3)  # the 2,000-step search chose 3e-3, the edge of LRS: at B the grid starts around it
+LR_STEP, LR_RANGE = 1.5, (1e-4, 2e-2)  # a grid grows by this factor beyond the edge its best sits at, within this range
 LONG_STEPS = 30_000  # the longest budget: B is looked for inside it
 LONG_ROWS = ('FARMER, no split', 'AF alone')
 SEEDS = (0, 1, 2)
@@ -58,6 +69,16 @@ MODELS = {
     'factor-out': lambda ds: [dict(d_I=SPLIT[ds], redundant='normal')],
     'AF alone': lambda ds: [dict(K_I=1, d_I=None, af_width=w) for w in AF_WIDTHS[ds]],
 }
+B_ROWS = {  # the table at B: no split, the split variant with the best validation BPD (split chapter), the AF alone
+    'FARMER, no split': MODELS['FARMER, no split'],
+    'FARMER, token-8': lambda ds: [dict(d_I=SPLIT[ds], redundant='gmm-token')],
+    'AF alone': MODELS['AF alone'],
+}
+NEW_RUNS = dict(left=None)  # how many more runs this invocation may train (None: no limit)
+
+
+class OutOfRuns(Exception):
+    "This invocation has trained the runs it was allowed (`--max-new-runs`)."
 
 
 def slug(over: dict) -> str:
@@ -71,28 +92,35 @@ def model_row(
     root: Path = Path('runs/likelihood'),
     steps=None,
     record: Path | None = None,
+    at_B: bool = False,
 ) -> dict:
-    "Search on validation, then three seeds of the chosen setting; return the row. `steps`: a smoke run of that many steps."
+    """Search on validation, then three seeds of the chosen setting; return the row. `steps`: a smoke run of that many
+    steps. `at_B`: the rows of `B_ROWS` trained `B_STEPS` steps (or `steps`), the learning-rate grid `B_LRS` grown until
+    its best value is interior."""
     runs_dir = root / ds
     short = dict(steps=steps, eval_every=steps, warmup=0) if steps else {}
+    length = dict(steps=steps or B_STEPS) if at_B else {}  # named in the run's directory: not the 2,000-step runs
     train = lambda over: recorded_run(
-        preset(ds, **over, **short), runs_dir / slug(over), record, data_root=data_root, compile=not steps
+        preset(ds, **{**over, **short}), runs_dir / slug(over), record, data_root=data_root, compile=not steps
     )
+
+    def val_bpd(arch: dict, lr: float) -> float:
+        over = dict(arch, lr=lr, **length, seed=0)
+        s = train(over)
+        search[slug(over)] = dict(over=over, val_bpd=s['best_val_bpd'])
+        print(
+            f"  {ds:14s} {name:16s} {slug(over):50s} val BPD {s['best_val_bpd']:.4f}  ({s['wall_s']:.0f} s)", flush=True
+        )
+        return s['best_val_bpd']
+
     search = {}
-    for arch in MODELS[name](ds):
-        for lr in LRS:
-            over = dict(arch, lr=lr, seed=0)
-            s = train(over)
-            search[slug(over)] = dict(over=over, val_bpd=s['best_val_bpd'])
-            print(
-                f"  {ds:14s} {name:16s} {slug(over):40s} val BPD {s['best_val_bpd']:.4f}  ({s['wall_s']:.0f} s)",
-                flush=True,
-            )
+    for arch in (B_ROWS if at_B else MODELS)[name](ds):
+        lr_search(functools.partial(val_bpd, arch), B_LRS if at_B else LRS, grow=at_B)
     best = min(search.values(), key=lambda r: r['val_bpd'])['over']
     runs = [train(dict(best, seed=s)) for s in SEEDS]
     tests = [r['test_bpd'] for r in runs]
     return dict(
-        chosen={k: v for k, v in best.items() if k != 'seed'},
+        chosen={k: v for k, v in best.items() if k not in ('seed', 'steps')},
         params=param_counts(preset(ds, **best))['total'],
         search=search,
         val_bpd=[r['best_val_bpd'] for r in runs],
@@ -106,6 +134,21 @@ def model_row(
     )
 
 
+def lr_search(val_bpd, grid, grow: bool = False) -> dict[float, float]:
+    """{learning rate: validation BPD} over `grid` (`val_bpd(lr)` trains or reads one run); `grow`: while the best value is
+    at an edge of the grid, one more value beyond it (x or / `LR_STEP`, within `LR_RANGE`), so the choice ends interior."""
+    grid, seen = sorted(grid), {}
+    while True:
+        for lr in grid:
+            if lr not in seen:
+                seen[lr] = val_bpd(lr)
+        best = min(grid, key=seen.get)
+        nxt = best * LR_STEP if best == grid[-1] else best / LR_STEP if best == grid[0] else None
+        if not grow or nxt is None or not LR_RANGE[0] <= nxt <= LR_RANGE[1]:
+            return seen
+        grid = sorted(grid + [float(f'{nxt:.3g}')])
+
+
 def recorded_run(cfg: FarmerConfig, out: Path, record: Path | None, data_root: str | None, **train_kw) -> dict:
     """The summary of run `out` trained with `cfg`: from `record` (`{dataset: {run name: {config, summary}}}`) when it holds
     this run with this config, else from `ensure_run` (reused, resumed or trained now) and then added to the record."""
@@ -113,6 +156,10 @@ def recorded_run(cfg: FarmerConfig, out: Path, record: Path | None, data_root: s
     r = read().get(cfg.dataset, {}).get(out.name)
     if r and not config_diff(r['config'], cfg.to_dict()) and ('curve' in r['summary'] or not out.is_dir()):
         return r['summary']
+    if NEW_RUNS['left'] is not None and not (out / 'summary.json').is_file():  # a run to train (or finish) now
+        if NEW_RUNS['left'] <= 0:
+            raise OutOfRuns
+        NEW_RUNS['left'] -= 1
     s = ensure_run(cfg, out, progress=False, data_root=data_root, **train_kw)
     if 'test_bpd_median' not in s:  # a run finished before `summary.json` held its median and worst test image
         v = test_bpds(out, run_splits(cfg, data_root)['test'])
@@ -162,16 +209,18 @@ def convergence(ds: str, names: list[str], data_root, root: Path, record: Path, 
         cfg = preset(ds, **over)
         s = recorded_run(cfg, root / ds / slug(over), record, data_root=data_root, compile=not steps)
         keep = ('curve', 'terms', 'train_tail', 'best_step', 'best_val_bpd', 'test_bpd', 'train_s')
-        rows[name] = dict(over=over, batch_size=cfg.batch_size, **{k: s.get(k) for k in keep}, **budget(s['curve']))
+        rows[name] = dict(
+            over=over, batch_size=cfg.recipe.batch_size, **{k: s.get(k) for k in keep}, **budget(s['curve'])
+        )
         print(f"  {ds:14s} {name:16s} {rows[name]}", flush=True)
     return rows
 
 
-def paired_test(runs: dict[str, Path], data_root) -> dict | None:
-    """FARMER without the split against the AF alone image by image on the test split: both runs' best weights score every
+def paired_test(runs: dict[str, Path], data_root, farmer: str = 'FARMER, no split') -> dict | None:
+    """FARMER (row `farmer`) against the AF alone image by image on the test split: both runs' best weights score every
     test image with the same dequantisation noise (`heldout_bpds`: each image's noise from its own fixed generator), and
     the mean per-image difference FARMER - AF gets its 95% t-interval over images. None unless both runs are on disk."""
-    a, f = runs.get('AF alone'), runs.get('FARMER, no split')
+    a, f = runs.get('AF alone'), runs.get(farmer)
     if not (a and f and (a / 'best.safetensors').is_file() and (f / 'best.safetensors').is_file()):
         return None
     test = run_splits(FarmerConfig.from_dict(json.loads((f / 'config.json').read_text())), data_root)['test']
@@ -212,11 +261,27 @@ def main():
     p.add_argument('--record', help="the record of finished runs (default: likelihood-runs.json beside --out)")
     p.add_argument('--steps', type=int, help='train every run this many steps only (a smoke test of the script)')
     p.add_argument(
-        '--budget', choices=('short', 'long'), default='short', help="'short': the 2,000-step table; 'long': B"
+        '--budget',
+        choices=('short', 'long', 'B'),
+        default='short',
+        help="'short': the 2,000-step table; 'long': finding B; 'B': the table at B",
+    )
+    p.add_argument(
+        '--max-new-runs', type=int, help='train at most this many runs now (the record keeps them; rerun to go on)'
     )
     a = p.parse_args()
-    path = Path(a.out or ('figures/likelihood.json' if a.budget == 'short' else 'figures/likelihood-long.json'))
+    NEW_RUNS['left'] = a.max_new_runs
+    default = dict(short='likelihood.json', long='likelihood-long.json', B='likelihood-B.json')[a.budget]
+    path = Path(a.out or f'figures/{default}')
     record = Path(a.record) if a.record else path.with_name('likelihood-runs.json')
+    try:
+        run_stage(a, path, record)
+    except OutOfRuns:
+        print(f"trained the {a.max_new_runs} run(s) --max-new-runs allows; run the same command again to go on")
+
+
+def run_stage(a, path: Path, record: Path):
+    "The stage `a.budget` names, writing its table to `path` and every finished run to `record`."
     if a.budget == 'long':
         short = json.loads(path.with_name('likelihood.json').read_text())
         names = [n for n in a.models.split(';') if n in LONG_ROWS] if a.models != ';'.join(MODELS) else list(LONG_ROWS)
@@ -229,15 +294,23 @@ def main():
                 result[ds]['FARMER, no split']['vs_af_paired'] = pair
             path.write_text(json.dumps(result, indent=1))
         return
+    rows_of = B_ROWS if a.budget == 'B' else MODELS
     for ds in a.datasets.split(','):
-        for name in a.models.split(';'):
-            row = model_row(ds, name, a.data_root, Path(a.runs), a.steps, record)
+        for name in a.models.split(';') if a.models != ';'.join(MODELS) else rows_of:
+            row = model_row(ds, name, a.data_root, Path(a.runs), a.steps, record, at_B=a.budget == 'B')
             result = (
                 json.loads(path.read_text()) if path.is_file() else {}
             )  # re-read: another process may have written rows
             rows = result.setdefault(ds, {}) | {name: row}
-            result[ds] = {n: rows[n] for n in sorted(rows, key=lambda n: list(MODELS).index(n))}  # in MODELS order
+            result[ds] = {n: rows[n] for n in sorted(rows, key=lambda n: list(rows_of).index(n))}  # in table order
             add_gains(result[ds])
+            if a.budget == 'B':  # image by image at seed 0, while the runs are on disk
+                seed0 = lambda r: Path(a.runs) / ds / slug(dict(r['chosen'], steps=a.steps or B_STEPS, seed=0))
+                for n, r in result[ds].items():
+                    if n != 'AF alone' and (
+                        pair := paired_test({k: seed0(v) for k, v in result[ds].items()}, a.data_root, n)
+                    ):
+                        r['vs_af_paired'] = pair
             path.parent.mkdir(exist_ok=True)
             path.write_text(json.dumps(result, indent=1))
     print(table(json.loads(path.read_text())))

@@ -61,7 +61,7 @@ def main():
         register_extractors()
         evals = {r['step']: r['val_bpd'] for r in read_jsonl(run / 'metrics.jsonl') if 'val_bpd' in r}
         entry = res.setdefault(
-            label, dict(run=str(run), dataset=cfg.dataset, steps=cfg.steps, seed=args.seed, points={})
+            label, dict(run=str(run), dataset=cfg.dataset, steps=cfg.recipe.steps, seed=args.seed, points={})
         )
         entry['config'], entry['val_curve'] = cfg.to_dict(), {str(k): v for k, v in evals.items()}  # the run record
         if (run / 'summary.json').is_file():

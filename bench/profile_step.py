@@ -30,7 +30,7 @@ try:                                              # this checkout
     from farmer.train import make_batch
     ds = open_dataset(name if name != 'fashion-mnist' else 'fashion-mnist', 'train', val_images=preset(name).val_images)
     cfg = preset(name)
-    batch = lambda step: make_batch(step, *ds.batch(global_indices(step, len(ds), cfg)), rank_rows(cfg), cfg)
+    batch = lambda step: make_batch(step, *ds.batch(global_indices(step, len(ds), cfg.recipe)), rank_rows(cfg.recipe), cfg)
 except ImportError:                               # the older code: FarmerConfig.preset, make_batch over an image tensor
     from farmer.config import FarmerConfig
     from farmer.train import make_optimizer, make_batch
@@ -38,14 +38,15 @@ except ImportError:                               # the older code: FarmerConfig
     cfg = FarmerConfig.preset(name)
     xs, ys = load_dataset(name, 'train')
     batch = lambda step: make_batch(step, xs, ys, cfg)
+r = getattr(cfg, 'recipe', cfg)                    # this checkout: the recipe has a class of its own
 torch.manual_seed(0)
-m = Farmer(cfg); opt = make_optimizer(m, cfg)
+m = Farmer(cfg); opt = make_optimizer(m, r)
 params = [p for p in m.parameters()]
 x, y, _ = batch(0)
 fwd = torch.compile(m) if compiled else m
 try:                                              # this checkout: the training loop's own step
     from farmer.loop import TrainStep
-    loop_step = TrainStep(m, opt, cfg, lambda s, b: (fwd(*b)['loss'], {}))
+    loop_step = TrainStep(m, opt, r, lambda s, b: (fwd(*b)['loss'], {}))
     def step(s=0):
         xb, yb, _ = batch(s)
         loop_step(s, (xb, yb))
@@ -54,7 +55,7 @@ except ImportError:                               # the older code: its loop's s
         xb, yb, _ = batch(s)
         loss = fwd(xb, yb)['loss']
         opt.zero_grad(set_to_none=True); loss.backward()
-        gn = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+        gn = torch.nn.utils.clip_grad_norm_(params, r.grad_clip)
         if torch.isfinite(gn): opt.step()
 t_af = m.to_tokens(x)
 z = m.af(t_af)[0].detach()
@@ -70,7 +71,7 @@ def gmm():
     nll_R = m.ar.head_R.nll if hasattr(m.ar.head_R, 'nll') else m._nll_R  # this checkout / the older code
     (-(g_I.log_prob(z_I).sum()) + nll_R(g_R, z_R).sum()).backward()
 def optim():
-    torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip); opt.step()
+    torch.nn.utils.clip_grad_norm_(params, r.grad_clip); opt.step()
 parts = dict(step=step) if compiled else dict(step=step, data=data, af=af, ar=ar, gmm=gmm, optimiser=optim)
 for f in parts.values():
     for _ in range(3): f()
@@ -82,7 +83,7 @@ for _ in range(rounds):
         times[k].append((time.perf_counter() - t) / 5 * 1000)
 out = {k: statistics.median(v) for k, v in times.items()}
 def gemm_rate(dtype):                              # GEMM rate at the Transformers' shapes (rows = batch x tokens, width, 4 x width)
-    rows, W = cfg.batch_size * cfg.tokens, cfg.af_width
+    rows, W = r.batch_size * cfg.tokens, cfg.af_width
     shapes = [(rows, W, 4 * W), (rows, 4 * W, W), (rows, W, 3 * W)]
     gemms = [(torch.randn(m_, k_).to(dtype), torch.randn(k_, n_).to(dtype)) for m_, k_, n_ in shapes]
     for a_, b_ in gemms: a_ @ b_

@@ -46,9 +46,9 @@ def step_and_checkpoint_times(steps: int) -> dict:
     "Median seconds of a `fashion-mnist` training step and of writing its checkpoint."
     cfg = preset('fashion-mnist')
     model = Farmer(cfg)
-    opt = make_optimizer(model, cfg)
-    x = torch.rand(cfg.batch_size, cfg.channels, cfg.image_size, cfg.image_size) * 2 - 1
-    y = torch.randint(0, cfg.num_classes, (cfg.batch_size,))
+    opt = make_optimizer(model, cfg.recipe)
+    x = torch.rand(cfg.recipe.batch_size, cfg.channels, cfg.image_size, cfg.image_size) * 2 - 1
+    y = torch.randint(0, cfg.num_classes, (cfg.recipe.batch_size,))
     times = []
     for i in range(steps + 2):
         t0 = time.perf_counter()

@@ -83,7 +83,7 @@ def throughput(a, old: Path, tmp: Path) -> dict:
                 d = res.setdefault(p, {}).setdefault(v, dict(images_per_s=[], peak_rss_mib=[], first_step_s=[]))
                 d['images_per_s'].append(statistics.median(ips))
                 d['peak_rss_mib'].append(r['rss'])
-                d['first_step_s'].append(preset(p).batch_size / first)
+                d['first_step_s'].append(preset(p).recipe.batch_size / first)
                 print(
                     f'round {rnd}: {p:14s} {v:9s} {statistics.median(ips):7.1f} images/s, peak RSS {r["rss"]:6.0f} MiB',
                     flush=True,

@@ -2,7 +2,7 @@
 
 ```python
 __version__ = "0.1.0"
-from farmer.config import FarmerConfig, preset
+from farmer.config import FarmerConfig, Recipe, preset
 from farmer.model import Farmer, bits_per_dim, param_counts
 ```"""
 
@@ -13,5 +13,5 @@ __all__ = []
 
 # %% ../nbs/index.ipynb #40363e0d
 __version__ = "0.1.0"
-from .config import FarmerConfig, preset
+from .config import FarmerConfig, Recipe, preset
 from .model import Farmer, bits_per_dim, param_counts

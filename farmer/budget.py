@@ -54,13 +54,13 @@ def _activations(c: FarmerConfig, bf16: bool) -> float:
 
 
 def budget(c: FarmerConfig, gpus: int = 8, tflops: float = 400.0, bf16: bool = True) -> dict:
-    """Parameters, training FLOPs per image, memory per GPU (GiB) at `c.batch_size` split over `gpus` GPUs under DDP, sampling
-    cost per image, and GPU-hours of the preset's schedule (`c.steps` × `c.batch_size` images) at `tflops` sustained TFLOP/s per GPU."""
+    """Parameters, training FLOPs per image, memory per GPU (GiB) at `c.recipe.batch_size` split over `gpus` GPUs under DDP, sampling
+    cost per image, and GPU-hours of the preset's schedule (`c.recipe.steps` × `c.recipe.batch_size` images) at `tflops` sustained TFLOP/s per GPU."""
     p = _parts(c)
     params, fwd = p['af'][0] + p['ar'][0], p['af'][1] + p['ar'][1] + p['gmm'][1]
-    per_gpu = c.batch_size / gpus
+    per_gpu = c.recipe.batch_size / gpus
     state, act = (18 if bf16 else 16) * params, per_gpu * _activations(c, bf16)
-    images = c.steps * c.batch_size
+    images = c.recipe.steps * c.recipe.batch_size
     return dict(
         params=params,
         af_params=p['af'][0],

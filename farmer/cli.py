@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import matplotlib.pyplot as plt
-from .config import FarmerConfig, PRESETS, preset
+from .config import FarmerConfig, Recipe, PRESETS, preset
 from .runtime import ArgParser, add_dataclass_flags, dataclass_overrides, exit_on_error, pick_device, model_device
 from .runtime import PRECISIONS
 from .plots import show_images
@@ -26,7 +26,7 @@ __all__ = ['train_parser', 'config_from_args', 'train_main', 'sample_parser', 's
 
 # %% ../nbs/19_cli.ipynb #7a1c0013
 def train_parser() -> ArgParser:
-    "The `farmer-train` argument parser: run options plus one flag per `FarmerConfig` field."
+    "The `farmer-train` argument parser: run options plus one flag per field of `FarmerConfig` and of its `Recipe`."
     p = ArgParser(prog='farmer-train', description='Train FARMER on one CPU, one GPU or many (torchrun).')
     p.add_argument('--preset', default='digits', help=f"one of: {', '.join(PRESETS)} (default digits)")
     p.add_argument('--out', help='run directory (default runs/<preset>); must be new or empty')
@@ -58,7 +58,8 @@ def train_parser() -> ArgParser:
         action='store_true',
         help='keep the weights of every evaluation in <out>/evals/ (for FID over training)',
     )
-    add_dataclass_flags(p.add_argument_group('config (any FarmerConfig field)'), FarmerConfig, 'cfg')
+    add_dataclass_flags(p.add_argument_group('model (any FarmerConfig field)'), FarmerConfig, 'cfg')
+    add_dataclass_flags(p.add_argument_group('recipe (any Recipe field)'), Recipe, 'cfg')
     return p
 
 

@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 import matplotlib.pyplot as plt
 from .af import AF, AFBlock
-from .config import FarmerConfig
+from .config import FarmerConfig, Recipe
 from .data import dequantize_gaussian, to_model_space
 from farmer.runtime import (
     pick_device,
@@ -101,32 +101,25 @@ def distill_loss(
 
 # %% ../nbs/16_distill.ipynb #ea448f03
 @dataclass
-class DistillConfig:
-    "The recipe of one-step distillation (Algorithm 2)."
+class DistillConfig(Recipe):
+    "The recipe of one-step distillation (Algorithm 2): training's `Recipe` with its own defaults, and three knobs of its own."
 
     # fmt: off
     steps: int = 1000           # optimisation steps (reaches the teacher's FID on the default run: the search below)
     batch_size: int = 128
     lr: float = 3e-4
-    lr_min: float = 1e-6
     warmup: int = 20
     weight_decay: float = 0.0
-    betas: tuple = (0.9, 0.95)
-    grad_clip: float = 1.0
+    eval_every: int = 100
     max_noise: float = 0.3      # s ~ U[0, max_noise] on the latent (paper: 0.3)
     prior_frac: float = 0.0     # share of each batch taken from the teacher's own samples instead of training images (ours; 0 = Algorithm 2)
     prior_bank: int = 4096      # how many teacher samples are drawn, once, for that share
-    eval_every: int = 100
-    seed: int = 0
     # fmt: on
 
     def __post_init__(self):
-        self.betas = tuple(self.betas)
-        for k in ('steps', 'batch_size', 'eval_every'):
-            if getattr(self, k) < 1:
-                raise ValueError(f"{k} must be a positive integer, got {getattr(self, k)}")
-        if self.lr <= 0 or self.max_noise < 0:
-            raise ValueError("lr must be > 0 and max_noise >= 0")
+        super().__post_init__()
+        if self.max_noise < 0:
+            raise ValueError(f"max_noise must be >= 0, got {self.max_noise}")
         if not 0 <= self.prior_frac <= 1 or self.prior_bank < 1:
             raise ValueError(
                 f"prior_frac must be in [0, 1] and prior_bank >= 1, got {self.prior_frac}, {self.prior_bank}"

@@ -14,7 +14,8 @@ from .sampling import Guidance, generate
 from .classifier import load_classifier, register_extractors, classifier_path
 
 # %% auto #0
-__all__ = ['COLUMNS', 'class_log_likelihoods', 'bayes_accuracy', 'sample_metrics', 'sample_scores', 'evaluate_run', 'append_csv']
+__all__ = ['COLUMNS', 'class_log_likelihoods', 'bayes_accuracy', 'sample_metrics', 'real_reference', 'sample_scores',
+           'evaluate_run', 'append_csv']
 
 # %% ../nbs/15_eval.ipynb #9856694d
 @torch.no_grad()
@@ -96,6 +97,15 @@ def sample_metrics(
         recall=m['recall'],
         isc=m['inception_score_mean'],
     )
+
+# %% ../nbs/15_eval.ipynb #e7a1c002
+def real_reference(train: ImageSet, real: torch.Tensor, n: int, extractor: str, draws: int = 5) -> list[float]:
+    "FID of `n` training images drawn at random (draw k seeded with k) against uint8 `real` `[M, C, H, W]`, for each of `draws` draws."
+    fids = []
+    for k in range(draws):
+        idx = torch.randperm(len(train), generator=torch.Generator().manual_seed(k))[:n]
+        fids.append(sample_metrics(train.batch(idx)[0], real, extractor)['fid'])
+    return fids
 
 # %% ../nbs/15_eval.ipynb #69dace29
 def sample_scores(

@@ -6,10 +6,10 @@
 from __future__ import annotations
 import functools, itertools, json, math, signal, sys, threading, time
 from pathlib import Path
-from typing import Protocol
 import torch
 import torch.nn as nn
 from tqdm.auto import tqdm
+from .config import Recipe
 from .data import ImageSet
 from farmer.runtime import (
     Dist,
@@ -28,25 +28,10 @@ from farmer.runtime import (
 )
 
 # %% auto #0
-__all__ = ['Recipe', 'lr_at', 'make_optimizer', 'global_indices', 'rank_rows', 'StepBatches', 'step_loader', 'ordered_loader',
+__all__ = ['lr_at', 'make_optimizer', 'global_indices', 'rank_rows', 'StepBatches', 'step_loader', 'ordered_loader',
            'StopSignals', 'checkpoint_contents', 'TrainStep', 'optimise']
 
 # %% ../nbs/10_loop.ipynb #618591db
-class Recipe(Protocol):
-    "What the loop reads from a job's config: `FarmerConfig` (training) and `DistillConfig` (distillation) are both one."
-
-    steps: int
-    batch_size: int
-    lr: float
-    lr_min: float
-    warmup: int
-    weight_decay: float
-    betas: tuple
-    grad_clip: float
-    eval_every: int
-    seed: int
-
-
 def lr_at(step: int, r: Recipe) -> float:
     "Learning rate at `step` (0-based): linear warmup, then cosine from `lr` to `lr_min`."
     if step < r.warmup:

@@ -27,10 +27,10 @@ def run_splits(cfg: FarmerConfig, root: str | None = None, download: bool = Fals
         raise ValueError(
             f"dataset {cfg.dataset!r} has images {list(shape)}, config wants [{cfg.channels}, {cfg.image_size}, {cfg.image_size}]"
         )
-    if len(sets['train']) < cfg.batch_size:
+    if len(sets['train']) < cfg.recipe.batch_size:
         raise ValueError(
             f"val_images={cfg.val_images} leaves {len(sets['train'])} training images, fewer than one batch of "
-            f"{cfg.batch_size}; lower --val-images or --batch-size"
+            f"{cfg.recipe.batch_size}; lower --val-images or --batch-size"
         )
     return sets
 
@@ -177,7 +177,7 @@ def export_pretrained(
         check_bpd=bpd,
         check_bpd_fp32=bpd_fp32,
         test_bpd=summary.get('test_bpd'),
-        steps=model.cfg.steps,
+        steps=model.cfg.recipe.steps,
         about=PRETRAINED.get(name, ''),
     )
     (root / 'models.json').write_text(json.dumps(_manifest(root) | {name: rec}, indent=1) + '\n')

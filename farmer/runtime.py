@@ -4,7 +4,7 @@
 
 # %% ../nbs/08_runtime.ipynb #8e23d7ea
 from __future__ import annotations
-import argparse, contextlib, json, os, socket, sys
+import argparse, contextlib, dataclasses, json, os, socket, sys
 from dataclasses import dataclass, fields
 from pathlib import Path
 import torch
@@ -308,14 +308,19 @@ def _field_type(f):
 
 
 def add_dataclass_flags(group, cls, prefix: str) -> None:
-    "Add one `--field-name` flag per field of dataclass `cls` (stored as `prefix.field`, absent unless given)."
+    """Add one `--field-name` flag per field of dataclass `cls` (stored as `prefix.field`, absent unless given), its help the
+    field's comment (in `cls` or the dataclass it extends); a field that holds a dataclass gets none (add that one's own)."""
     from fastcore.docments import docments
 
-    try:
-        docs = docments(cls)
-    except (TypeError, OSError):
-        docs = {}  # no source to read the comments from (a class defined in a notebook)
+    docs = {}
+    for c in reversed([c for c in cls.__mro__ if dataclasses.is_dataclass(c)]):
+        try:
+            docs |= {k: v for k, v in docments(c).items() if v}
+        except (TypeError, OSError):
+            pass  # no source to read the comments from (a class defined in a notebook)
     for f in fields(cls):
+        if f.default_factory is not dataclasses.MISSING and dataclasses.is_dataclass(f.default_factory):
+            continue
         group.add_argument(
             '--' + f.name.replace('_', '-'),
             dest=f'{prefix}.{f.name}',

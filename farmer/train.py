@@ -26,11 +26,11 @@ def make_batch(
     step: int, images: torch.Tensor, labels: torch.Tensor, rows: torch.Tensor, cfg: FarmerConfig
 ) -> tuple[torch.Tensor, torch.Tensor, float]:
     "uint8 `images` `[b, C, H, W]` and `labels` `[b]` at `rows` of the global batch of `step` -> noisy images, labels (dropped -> null), σ."
-    gens = row_generators(cfg.seed, step, rows)
+    gens = row_generators(cfg.recipe.seed, step, rows)
     if cfg.dequant == 'uniform':
         sigma, x = 0.0, dequantize_uniform(images, cfg.value_range, generator=gens)
     else:
-        sigma = sigma_schedule(step, cfg.steps, cfg.sigma_max, cfg.sigma_min)
+        sigma = sigma_schedule(step, cfg.recipe.steps, cfg.sigma_max, cfg.sigma_min)
         x = dequantize_gaussian(images, sigma, cfg.value_range, generator=gens)
     u = torch.stack([torch.rand(2, generator=g) for g in gens])  # [b, 2]: label drop, flip
     y = labels.clone() if cfg.num_classes > 0 else torch.zeros(len(labels), dtype=torch.long)
@@ -59,19 +59,19 @@ def train(
     """Train `cfg` into run directory `out` (or continue it); return (summary, the trained model) (the summary on rank 0
     only; `{'step': s}` when `stop_at` ended it early). A signal stops it with a checkpoint and `RunStopped`. `keep_evals`
     also keeps the weights of every evaluation, as `evals/step<NNNNNN>.safetensors` (for a measure over training, e.g. FID)."""
-    out, dev = Path(out), pick_device(device)
+    out, dev, r = Path(out), pick_device(device), cfg.recipe
     d = init_distributed(dev)
     if d.main:  # (only rank 0 looks: the others would see its lock file)
         check_run_dir(out, resume)
     sets = run_splits(cfg, data_root, download)
-    if cfg.batch_size % d.world:
-        raise ValueError(f"batch_size {cfg.batch_size} is not divisible by the {d.world} processes")
+    if r.batch_size % d.world:
+        raise ValueError(f"batch_size {r.batch_size} is not divisible by the {d.world} processes")
     if d.main:  # the input is good: only now does the run directory appear
         out.mkdir(parents=True, exist_ok=True)
     with run_lock(out) if d.main else contextlib.nullcontext():  # one writer per run directory
-        torch.manual_seed(cfg.seed)
+        torch.manual_seed(r.seed)
         model = Farmer(cfg).to(dev)
-        net, rows = DDP(model) if d.world > 1 else model, rank_rows(cfg, d)
+        net, rows = DDP(model) if d.world > 1 else model, rank_rows(r, d)
 
         def loss(fwd):
             def step_loss(step: int, batch: tuple[torch.Tensor, torch.Tensor]):
@@ -105,12 +105,12 @@ def train(
             torch._dynamo.reset()  # a process that trains many (the analyses' `ensure_run`) would run the rest eagerly
         state = optimise(
             model,
-            cfg,
+            r,
             checkpoint=out / 'checkpoint.safetensors',
             metrics=out / 'metrics.jsonl',
             config=cfg.to_dict(),
             loss=loss(torch.compile(net) if compile else net),
-            batches=lambda start: step_loader(sets['train'], cfg, start, d, workers),
+            batches=lambda start: step_loader(sets['train'], r, start, d, workers),
             evaluate=evaluate,
             resume=resume,
             d=d,
@@ -128,7 +128,7 @@ def train(
                 else '',
                 REQUEUE,
             )
-        if state['step'] < cfg.steps:
+        if state['step'] < r.steps:
             return dict(step=state['step']), model
         return (_finish(out, cfg, state, sets['test'], dev, precision, workers) if d.main else {}), model
 
@@ -139,7 +139,7 @@ def _finish(out: Path, cfg: FarmerConfig, state: dict, test: ImageSet, dev, prec
     per_image = heldout_bpds(load_run_model(out, 'best', dev), test, dev, precision=precision, workers=workers)
     test_bpd, test_se = mean_se(per_image)
     summary = dict(
-        steps=cfg.steps,
+        steps=cfg.recipe.steps,
         init_val_bpd=state['init_val_bpd'],
         final_val_bpd=final['val_bpd'],
         best_val_bpd=state['best_val_bpd'],

@@ -50,7 +50,7 @@ def headline() -> str:
             'FARMER against the AF',
             'samples: unguided FID / consistency',
             'samples: resampling CFG, FID / consistency',
-            'FID of real training images (the floor)',
+            'FID of real training images against the test images (5 draws)',
         )
     }
     for ds in DATASETS:
@@ -81,7 +81,9 @@ def headline() -> str:
             rows['samples: resampling CFG, FID / consistency'].append(
                 f"{m(s['resample']['fid']):.1f} / {m(s['resample']['consistency']):.2f} (w = {s['resample']['w']:g})"
             )
-            rows['FID of real training images (the floor)'].append(f"{s['floor_fid']:.2f}")
+            rows['FID of real training images against the test images (5 draws)'].append(
+                f"{m(s['real_fid']):.2f} ± {statistics.stdev(s['real_fid']):.2f}"
+            )
         else:
             for k in list(rows)[3:]:
                 rows[k].append('not measured')
@@ -146,15 +148,19 @@ def likelihood_prose() -> str:
     side = lambda g: 'an interval that excludes zero' if g[1] > 0 or g[2] < 0 else 'an interval that holds zero'
     pct = lambda g: f'{g[0]:.1f}% below' if g[0] >= 0 else f'{-g[0]:.1f}% above'
     c = preset('fashion-mnist')
-    passes = lambda steps: steps * c.batch_size / (60_000 - c.val_images)  # Fashion-MNIST: 60,000 training images
+    passes = lambda steps: (
+        steps * c.recipe.batch_size / (60_000 - c.val_images)
+    )  # Fashion-MNIST: 60,000 training images
     runs = _load('likelihood-runs.json').get('fashion-mnist', {})
     short = [
-        r['summary'] for k, r in runs.items() if r['summary'].get('steps') == c.steps and 'best_step' in r['summary']
+        r['summary']
+        for k, r in runs.items()
+        if r['summary'].get('steps') == c.recipe.steps and 'best_step' in r['summary']
     ]
     g, gs, go = (F[n]['vs_af_pct'] for n in ('FARMER, no split', 'FARMER, split', 'factor-out'))
     text = [
         "The likelihood rows are `python bench/likelihood.py`'s table after "
-        f"{c.steps:,} steps (the training chapter, [`nbs/12_train.ipynb`](nbs/12_train.ipynb), has every row, the search "
+        f"{c.recipe.steps:,} steps (the training chapter, [`nbs/12_train.ipynb`](nbs/12_train.ipynb), has every row, the search "
         "and each seed). On digits the AF alone's wide interval comes from one test image that one of its three seeds "
         f"finds extremely unlikely ({max(D['AF alone']['test_max']):.0f} BPD), hence the second number: the median test "
         f"image, which no single image can move. On Fashion-MNIST at that budget FARMER without the split is {pct(g)} the "
@@ -168,7 +174,7 @@ def likelihood_prose() -> str:
         )
         + f". {sum(s['best_step'] == s['steps'] for s in short)} of the {len(short)} "
         f"Fashion-MNIST runs of that table were still learning when they stopped (their best validation step is their "
-        f"last), so these rows compare the first {passes(c.steps):.1f} passes, not trained models."
+        f"last), so these rows compare the first {passes(c.recipe.steps):.1f} passes, not trained models."
     ]
     lf, la = (long.get('fashion-mnist', {}).get(n) for n in ('FARMER, no split', 'AF alone'))
     cmd = '`python bench/likelihood.py --budget long --datasets fashion-mnist`'
@@ -210,10 +216,10 @@ def shipped_prose() -> str:
     )
     if not models:
         return 'No model is shipped yet: `farmer.runs.export_pretrained` writes one from a finished run.'
-    test = {e['steps']: e['test'] for e in _load('samples-over-training.json').values() if 'test' in e}
+    scored = [e for e in _load('samples-over-training.json').values() if 'test' in e]
     rows = []
-    for name, r in models.items():
-        t = test.get(r['steps']) if name == 'fashion-mnist' else None
+    for name, r in models.items():  # the scores of the run it was exported from: its dataset and test BPD
+        t = next((e['test'] for e in scored if e['dataset'] == name and e['test']['bpd'] == r['test_bpd']), None)
         rows.append(
             f"`{name}`: {r['about']}; test BPD {r['test_bpd']:.3f}"
             + (

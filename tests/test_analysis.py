@@ -63,7 +63,7 @@ def test_fast_mode_never_writes_into_the_repository(monkeypatch):
         a.fast
         and ROOT not in a.root.parents
         and a.root != ROOT
-        and a.config().steps == FAST_STEPS['steps']
+        and a.config().recipe.steps == FAST_STEPS['steps']
         and a.dataset == 'digits'
     )
     monkeypatch.setenv('FARMER_FAST', '0')
@@ -74,7 +74,9 @@ def test_fast_mode_never_writes_into_the_repository(monkeypatch):
         and full.claims == ROOT / 'figures' / 'claims.json'
         and full.dataset == 'fashion-mnist'
     )
-    assert full.config().steps == ANALYSIS_DATA['fashion-mnist']['recipe'][1]['steps'] and full.config().patch == 7
+    assert (
+        full.config().recipe.steps == ANALYSIS_DATA['fashion-mnist']['recipe'][1]['steps'] and full.config().patch == 7
+    )
     assert full.model_config(2) == preset('fashion-mnist-samples', seed=2) and full.seeds == (0, 1, 2)
     monkeypatch.setenv('FARMER_ANALYSIS_DATA', 'digits')
     assert analysis_setup().config() == preset('digits-small', steps=1000)
@@ -89,7 +91,7 @@ def test_ablation_rows_share_the_recipe_and_seed_the_core_twice():
     rows = ablation_rows(a)
     cfgs = {(r, s): a.config(seed=s, **ov) for r, (ov, seeds) in rows.items() for s in seeds}
     assert len(set(map(str, (c.to_dict() for c in cfgs.values())))) == len(cfgs)  # no two runs train the same thing
-    assert {c.steps for c in cfgs.values()} == {1000} and {c.dataset for c in cfgs.values()} == {'fashion-mnist'}
+    assert {c.recipe.steps for c in cfgs.values()} == {1000} and {c.dataset for c in cfgs.values()} == {'fashion-mnist'}
     assert {c.dequant for c in cfgs.values()} == {'gaussian'}
     assert all(
         seeds == (0, 1) for r, (_, seeds) in rows.items() if not (r.startswith(('K_I=', 'd_I=')) or r == 'k1-nosplit')

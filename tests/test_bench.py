@@ -1,6 +1,6 @@
 "The benchmarks' own smoke runs: the scripts a GPU user runs must work before anyone has a GPU."
 
-import json, shutil, subprocess, sys
+import json, math, shutil, subprocess, sys
 import pytest
 from readme import ROOT
 
@@ -110,6 +110,45 @@ def test_budget_is_where_the_validation_curve_flattens():
     assert abs(budget(flat)['tail_gain'] - 0.005) < 1e-9
     steep = [[0, 8.0], [1000, 5.0], [2000, 4.0]]
     assert budget(steep) == dict(B=2000, flattened=False, tail_gain=1.0)
+
+
+def test_lr_search_grows_the_grid_until_its_best_is_interior():
+    "At B the learning-rate grid grows one value at a time past the edge its best sits at, never trains a value twice."
+    sys.path.insert(0, str(ROOT / 'bench'))
+    import likelihood as L
+
+    calls = []
+    bowl = lambda lr: calls.append(lr) or (math.log(lr) - math.log(7e-3)) ** 2  # validation BPD, lowest at 7e-3
+    seen = L.lr_search(bowl, L.B_LRS, grow=True)
+    best, grid = min(seen, key=seen.get), sorted(seen)
+    assert grid[0] < best < grid[-1] and len(grid) > len(L.B_LRS), grid  # interior, after growing
+    assert sorted(calls) == grid and abs(best / 7e-3 - 1) < L.LR_STEP - 1
+    assert set(L.lr_search(bowl, L.B_LRS)) == set(L.B_LRS)  # the short table's search: the grid as given
+    falling = L.lr_search(lambda lr: -lr, L.B_LRS, grow=True)  # best beyond the range: the grid stops at its edge
+    assert max(falling) <= L.LR_RANGE[1] < max(falling) * L.LR_STEP
+
+
+@pytest.mark.slow
+def test_likelihood_at_B_trains_as_many_runs_as_allowed_and_goes_on(tmp_path):
+    "`--budget B --max-new-runs N` trains N runs and stops; the same command again goes on from the record to the row."
+    cmd = [sys.executable, str(ROOT / 'bench' / 'likelihood.py'), '--budget', 'B', '--datasets', 'digits']
+    cmd += ['--steps', '2', '--runs', str(tmp_path / 'B'), '--models', 'FARMER, no split', '--max-new-runs']
+    run = lambda n: subprocess.run(cmd + [str(n)], capture_output=True, text=True, timeout=900, cwd=tmp_path)
+    r = run(2)
+    assert r.returncode == 0 and 'run the same command again' in r.stdout, r.stderr[-3000:]
+    record = lambda: json.loads((tmp_path / 'figures' / 'likelihood-runs.json').read_text())['digits']
+    assert sorted(record()) == ['d_I=None_lr=0.002_steps=2_seed=0', 'd_I=None_lr=0.003_steps=2_seed=0']
+    assert not (tmp_path / 'figures' / 'likelihood-B.json').exists()  # no row before its search and seeds are done
+    r = run(20)
+    assert r.returncode == 0, r.stderr[-3000:]
+    row = json.loads((tmp_path / 'figures' / 'likelihood-B.json').read_text())['digits']['FARMER, no split']
+    lrs = sorted(s['over']['lr'] for s in row['search'].values())
+    sys.path.insert(0, str(ROOT / 'bench'))
+    import likelihood as L
+
+    assert set(L.B_LRS) <= set(lrs) and len(row['test_bpd']) == 3 and len(record()) == len(lrs) + 2
+    lr = row['chosen']['lr']
+    assert lrs[0] < lr < lrs[-1] or lr * L.LR_STEP > L.LR_RANGE[1] or lr / L.LR_STEP < L.LR_RANGE[0], (lr, lrs)
 
 
 def test_run_times_sums_finished_runs_per_group(tmp_path):

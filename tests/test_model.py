@@ -1,4 +1,5 @@
-import math, pytest, torch
+import json, math, pytest, torch
+from pathlib import Path
 import torch.nn as nn
 from farmer import Farmer, FarmerConfig, param_counts, preset
 from farmer.ar import Unguided
@@ -197,6 +198,23 @@ def test_bad_input(tiny):
         preset('digits', k_i=3)
     with pytest.raises(ValueError, match="unknown config key"):
         FarmerConfig.from_dict({'nope': 1})
+
+
+def test_config_json_written_before_the_recipe_had_a_class_loads():
+    """A run's `config.json` written at commit 2237140 (one flat dict: model and recipe fields in one class) loads into
+    `FarmerConfig` + `Recipe`, the fields land where they belong, and it is written back as the same dict."""
+    old = json.loads((Path(__file__).parent / 'data' / 'config-2237140.json').read_text())
+    cfg = FarmerConfig.from_dict(old)
+    assert cfg == preset('fashion-mnist-samples', d_I=8, steps=30000)
+    assert (cfg.d_I, cfg.dequant, cfg.recipe.steps, cfg.recipe.lr, cfg.recipe.eval_every) == (
+        8,
+        'gaussian',
+        30000,
+        2e-3,
+        1000,
+    )
+    assert json.loads(json.dumps(cfg.to_dict())) == old
+    assert cfg.replace(lr=1e-3).recipe.lr == 1e-3 and cfg.replace(lr=1e-3).d_I == 8
 
 
 def test_param_counts_match_paper_table1():

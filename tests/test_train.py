@@ -51,12 +51,13 @@ TINY_IMAGENET = [
 
 def test_schedules_and_data_order():
     cfg = preset('digits-small', steps=1000, warmup=100)
-    assert lr_at(0, cfg) == cfg.lr / 100 and lr_at(99, cfg) == cfg.lr and abs(lr_at(1000, cfg) - cfg.lr_min) < 1e-12
+    r = cfg.recipe
+    assert lr_at(0, r) == r.lr / 100 and lr_at(99, r) == r.lr and abs(lr_at(1000, r) - r.lr_min) < 1e-12
     ds = open_dataset('digits', 'train', val_images=cfg.val_images)
-    per_epoch = [global_indices(s, len(ds), cfg) for s in range(len(ds) // cfg.batch_size)]
-    assert len(torch.cat(per_epoch).unique()) == len(ds) // cfg.batch_size * cfg.batch_size  # no repeats in an epoch
-    rows = rank_rows(cfg)
-    a, b = (make_batch(3, *ds.batch(global_indices(3, len(ds), cfg)), rows, cfg) for _ in range(2))
+    per_epoch = [global_indices(s, len(ds), r) for s in range(len(ds) // r.batch_size)]
+    assert len(torch.cat(per_epoch).unique()) == len(ds) // r.batch_size * r.batch_size  # no repeats in an epoch
+    rows = rank_rows(r)
+    a, b = (make_batch(3, *ds.batch(global_indices(3, len(ds), r)), rows, cfg) for _ in range(2))
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
 
 
@@ -192,11 +193,11 @@ def test_uniform_dequantisation_recipe():
     "With dequant='uniform' a training batch is the bin plus U[0, 1) noise: it never leaves its bin, and σ is 0."
     cfg = preset('digits', dequant='uniform')
     ds = open_dataset('digits', 'train', val_images=cfg.val_images)
-    x8, y = ds.batch(global_indices(5, len(ds), cfg))
-    xb, _, sigma = make_batch(5, x8, y, rank_rows(cfg), cfg)
+    x8, y = ds.batch(global_indices(5, len(ds), cfg.recipe))
+    xb, _, sigma = make_batch(5, x8, y, rank_rows(cfg.recipe), cfg)
     assert sigma == 0.0 and torch.equal(to_uint8(xb), x8)
     assert (xb - to_model_space(x8)).abs().max() > 0.3 * 2 / 256  # noise spreads over the bin
-    xg, _, sg = make_batch(5, x8, y, rank_rows(cfg), cfg.replace(dequant='gaussian'))
+    xg, _, sg = make_batch(5, x8, y, rank_rows(cfg.recipe), cfg.replace(dequant='gaussian'))
     assert sg > 0.05 and not torch.equal(to_uint8(xg), x8)  # Gaussian noise σ ≫ one bin leaves it
 
 
