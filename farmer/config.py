@@ -84,8 +84,6 @@ class FarmerConfig:
 
     def __post_init__(self):
         self.value_range = tuple(float(v) for v in self.value_range)
-        if isinstance(self.recipe, dict):
-            self.recipe = Recipe(**self.recipe)
         validate(self)
 
     # derived sizes
