@@ -154,7 +154,8 @@ def recorded_run(cfg: FarmerConfig, out: Path, record: Path | None, data_root: s
     this run with this config, else from `ensure_run` (reused, resumed or trained now) and then added to the record."""
     read = lambda: json.loads(record.read_text()) if record and record.is_file() else {}
     r = read().get(cfg.dataset, {}).get(out.name)
-    if r and not config_diff(r['config'], cfg.to_dict()) and ('curve' in r['summary'] or not out.is_dir()):
+    have = FarmerConfig.from_dict(r['config']).to_dict() if r else None  # a field added since has its default
+    if r and not config_diff(have, cfg.to_dict()) and ('curve' in r['summary'] or not out.is_dir()):
         return r['summary']
     if NEW_RUNS['left'] is not None and not (out / 'summary.json').is_file():  # a run to train (or finish) now
         if NEW_RUNS['left'] <= 0:

@@ -112,6 +112,29 @@ def test_budget_is_where_the_validation_curve_flattens():
     assert budget(steep) == dict(B=2000, flattened=False, tail_gain=1.0)
 
 
+def test_why_slower_counts_the_mixture_head_and_takes_gaps_at_shared_steps():
+    "The head's count is K (1 + 2d) (W + 1); each gap is row - base at the steps both recorded, zero for the base."
+    sys.path.insert(0, str(ROOT / 'bench'))
+    import why_slower as W
+    from farmer.config import preset
+
+    for over in W.SCREENS.values():
+        cfg, c = preset('fashion-mnist', **over), W.params(over)
+        assert c['head_I'] == cfg.K_I * (1 + 2 * cfg.dim_I) * (cfg.ar_width + 1), over
+        assert c['af'] + c['ar'] + c['head_I'] == c['total']
+    base = dict(
+        curve=[[0, 9.0], [1000, 5.0], [2000, 4.0]], terms=[[1000, 5.1, 0.5, 0.0, 1.0], [2000, 4.1, 0.2, 0.1, 1.5]]
+    )
+    row = dict(
+        curve=[[0, 9.0], [1000, 5.5], [3000, 3.0]], terms=[[1000, 5.6, 0.3, 0.0, 0.9], [3000, 3.1, 0.1, 0.0, 2.0]]
+    )
+    gaps = W.compare({'base': base, 'row': row}, base='base')
+    assert [g['step'] for g in gaps['row']] == [1000] and [g['step'] for g in gaps['base']] == [1000, 2000]
+    g = gaps['row'][0]
+    assert (g['val'], g['prior'], g['logdet']) == pytest.approx((0.5, -0.2, -0.1))
+    assert all(v == 0 for b in gaps['base'] for k, v in b.items() if k != 'step')
+
+
 def test_lr_search_grows_the_grid_until_its_best_is_interior():
     "At B the learning-rate grid grows one value at a time past the edge its best sits at, never trains a value twice."
     sys.path.insert(0, str(ROOT / 'bench'))

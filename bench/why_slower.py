@@ -1,0 +1,128 @@
+"""Why FARMER learns more slowly than the AF alone on Fashion-MNIST: screens over the first steps of the long schedule.
+
+The long runs of `bench/likelihood.py --budget long` end with FARMER without the split (flow width 128, K_I = 32) above
+the AF alone (width 152, K_I = 1) in validation and test BPD. Two things differ between them: the flow's width and the
+prior's number of components. Each screen changes one of them (one screen changes FARMER's learning rate instead) and
+trains seed 0 of the same recipe (lr 3e-3, the cosine to 30,000 steps) up to `--until` steps, so its validation curve and
+training-log terms compare with the two long runs step by step: up to step s a screen has had the long runs' learning
+rates. A screen is one run, cut short where the long schedule goes on. The record (`figures/why-slower.json`: each
+screen's curve and terms, every row's parameter counts and its gaps to the AF alone step by step) keeps it, so nothing
+is trained twice.
+
+    python bench/why_slower.py --train "FARMER, width 152, K=8" --until 10000 [--data-root DIR]
+    python bench/why_slower.py          # print the comparison from the record (the training chapter plots it)
+
+A screen's directory is named as `bench/likelihood.py` names a run of the same config, so one trained on to 30,000 steps
+(`farmer-train --resume DIR`) can be moved under that benchmark's `--runs` and recorded like any other run.
+"""
+
+import argparse, json
+import torch
+from pathlib import Path
+from farmer.config import preset
+from farmer.model import Farmer
+from farmer.analysis import ensure_run
+from farmer.runtime import read_jsonl
+from likelihood import learning_curve, slug
+
+LONG = dict(lr=3e-3, steps=30_000, seed=0)  # the recipe of the long runs (`bench/likelihood.py --budget long`)
+REFERENCE = {  # the two long runs, read from figures/likelihood-runs.json
+    'FARMER, no split (width 128, K=32)': dict(d_I=None),
+    'AF alone (width 152, K=1)': dict(K_I=1, d_I=None, af_width=152),
+}
+SCREENS = {  # one change each against a long run
+    'FARMER, width 152, K=8': dict(d_I=None, af_width=152, K_I=8),  # the AF alone's flow, a mixture prior of 8
+    'AF alone, width 128': dict(K_I=1, d_I=None, af_width=128),  # FARMER's flow, a single-Gaussian prior
+    'FARMER, width 152, K=32': dict(d_I=None, af_width=152),  # the AF alone's flow, FARMER's prior
+    'FARMER, no split, lr 2e-3': dict(d_I=None, lr=2e-3),  # FARMER, a smaller learning rate (the next value of B_LRS)
+}
+
+
+def params(over: dict) -> dict:
+    "Parameters of the flow, the AR body and the informative mixture head for a Fashion-MNIST model with `over`."
+    with torch.device('meta'):
+        m = Farmer(preset('fashion-mnist', **over))
+    n = lambda mod: sum(p.numel() for p in mod.parameters())
+    return dict(af=n(m.af), ar=n(m.ar) - n(m.ar.head_I), head_I=n(m.ar.head_I), total=n(m))
+
+
+def screen(label: str, until: int, runs: Path, data_root: str | None) -> dict:
+    "Train (or resume) screen `label` to step `until` of the long schedule; its curve, terms and parameter counts."
+    over = {**SCREENS[label], **{k: v for k, v in LONG.items() if k not in SCREENS[label]}}
+    out = runs / slug(over)
+    metrics = out / 'metrics.jsonl'
+    done = metrics.is_file() and any(r.get('step') == until and 'val_bpd' in r for r in read_jsonl(metrics))
+    if not done:
+        ensure_run(
+            preset('fashion-mnist', **over), out, stop_at=until, compile=True, progress=False, data_root=data_root
+        )
+    return dict(over=over, until=until, params=params(over), **learning_curve(metrics))
+
+
+def reference(record: Path) -> dict:
+    "The long runs, as the screens are recorded (from the run record of bench/likelihood.py)."
+    runs = json.loads(record.read_text())['fashion-mnist']
+    rows = {}
+    for label, arch in REFERENCE.items():
+        over = dict(arch, **LONG)
+        s = runs[slug(over)]['summary']
+        rows[label] = dict(over=over, until=LONG['steps'], params=params(over), curve=s['curve'], terms=s['terms'])
+    return rows
+
+
+def compare(rows: dict, base: str = 'AF alone (width 152, K=1)') -> dict:
+    """Each row against `base` at every step both evaluated: validation BPD, and the training log's prior NLL and log-det
+    (nats per dimension, averaged over the interval before that step), each as row - base."""
+    b_val, b_terms = dict(rows[base]['curve']), {t[0]: t for t in rows[base]['terms']}
+    out = {}
+    for label, r in rows.items():
+        val, terms = dict(r['curve']), {t[0]: t for t in r['terms']}
+        steps = [s for s in sorted(val) if s in b_val and s in terms and s in b_terms]
+        out[label] = [
+            dict(
+                step=s,
+                val=val[s] - b_val[s],
+                prior=(terms[s][2] + terms[s][3]) - (b_terms[s][2] + b_terms[s][3]),
+                logdet=terms[s][4] - b_terms[s][4],
+            )
+            for s in steps
+        ]
+    return out
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('--train', choices=list(SCREENS), help='train (or resume) this screen, then record it')
+    p.add_argument('--until', type=int, default=10_000, help='the step of the long schedule a screen stops at')
+    p.add_argument('--runs', default='runs/why-slower', help='where screens train')
+    p.add_argument('--data-root', default=None)
+    p.add_argument('--record', default='figures/likelihood-runs.json', help="the long runs' record")
+    p.add_argument('--out', default='figures/why-slower.json')
+    a = p.parse_args()
+    out = Path(a.out)
+    read = lambda: json.loads(out.read_text())['screens'] if out.is_file() else {}
+    trained = screen(a.train, a.until, Path(a.runs), a.data_root) if a.train else None
+    screens = read()  # read after training: another screen may have been recorded meanwhile
+    if trained:
+        screens[a.train] = trained
+    rows = {**reference(Path(a.record)), **screens}
+    gaps = compare(rows)
+    tmp = out.with_name(out.name + '.tmp')
+    tmp.write_text(
+        json.dumps(dict(screens=screens, params={k: r['params'] for k, r in rows.items()}, gaps=gaps), indent=1)
+    )
+    tmp.replace(out)
+    for label, g in gaps.items():
+        at = {row['step']: row for row in g}
+        shown = [s for s in (2000, 5000, 10000, 20000, 30000) if s in at]
+        print(
+            f"{label:36s} {rows[label]['params']['total'] / 1e6:.2f}M: "
+            + '; '.join(
+                f"{s:,}: val {at[s]['val']:+.3f}, prior {at[s]['prior']:+.3f}, log-det {at[s]['logdet']:+.3f}"
+                for s in shown
+            )
+        )
+
+
+if __name__ == '__main__':
+    main()
