@@ -90,6 +90,18 @@ def compare(rows: dict, base: str = 'AF alone (width 152, K=1)') -> dict:
     return out
 
 
+def late(gaps: dict, until: int, share: float = 0.4) -> dict:
+    """Each row's gaps averaged over its evaluations in the last `share` of the first `until` steps (one evaluation moves
+    by several hundredths from the next): {'steps': [from, until], 'rows': {label: {'val', 'prior', 'logdet'}}}."""
+    lo = (1 - share) * until
+    rows = {k: [g for g in v if lo <= g['step'] <= until] for k, v in gaps.items()}
+    mean = lambda rs, key: sum(g[key] for g in rs) / len(rs)
+    return dict(
+        steps=[lo, until],
+        rows={k: {key: mean(rs, key) for key in ('val', 'prior', 'logdet')} for k, rs in rows.items() if rs},
+    )
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--train', choices=list(SCREENS), help='train (or resume) this screen, then record it')
@@ -107,10 +119,10 @@ def main():
         screens[a.train] = trained
     rows = {**reference(Path(a.record)), **screens}
     gaps = compare(rows)
+    until = min((r['until'] for r in screens.values()), default=LONG['steps'])  # the step every screen reached
+    record = dict(screens=screens, params={k: r['params'] for k, r in rows.items()}, gaps=gaps, late=late(gaps, until))
     tmp = out.with_name(out.name + '.tmp')
-    tmp.write_text(
-        json.dumps(dict(screens=screens, params={k: r['params'] for k, r in rows.items()}, gaps=gaps), indent=1)
-    )
+    tmp.write_text(json.dumps(record, indent=1))
     tmp.replace(out)
     for label, g in gaps.items():
         at = {row['step']: row for row in g}

@@ -214,9 +214,8 @@ def screens_prose(why: dict) -> str:
     "The screens of `bench/why_slower.py`: the two parts of the gap, one change at a time (empty before the first screen)."
     if not why.get('screens'):
         return ''
-    s = min(r['until'] for r in why['screens'].values())
-    mean = lambda v: sum(v) / len(v)
-    val = {k: mean([g['val'] for g in gaps if 0.6 * s <= g['step'] <= s]) for k, gaps in why['gaps'].items()}
+    lo, s = why['late']['steps']  # the gaps averaged over the evaluations from lo to s (bench/why_slower.py's `late`)
+    val = {k: r['val'] for k, r in why['late']['rows'].items()}
     widths = {
         'FARMER, no split (width 128, K=32)': '128, K = 32',
         'AF alone, width 128': '128, K = 1',
@@ -226,7 +225,7 @@ def screens_prose(why: dict) -> str:
     }
     text = (
         f"Where the gap comes from (`python bench/why_slower.py`: one part changed at a time, seed 0, validation BPD "
-        f"averaged over steps {0.6 * s:,.0f} to {s:,} of the same schedule, against the AF alone's flow width 152 and one Gaussian per token, K = 1): "
+        f"averaged over steps {lo:,.0f} to {s:,} of the same schedule, against the AF alone's flow width 152 and one Gaussian per token, K = 1): "
         + ', '.join(f"width {w} {val[k]:+.3f}" for k, w in widths.items() if k in val)
         + ' bits.'
     )

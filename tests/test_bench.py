@@ -133,6 +133,9 @@ def test_why_slower_counts_the_mixture_head_and_takes_gaps_at_shared_steps():
     g = gaps['row'][0]
     assert (g['val'], g['prior'], g['logdet']) == pytest.approx((0.5, -0.2, -0.1))
     assert all(v == 0 for b in gaps['base'] for k, v in b.items() if k != 'step')
+    tail = W.late(gaps, 2000, share=0.25)  # the evaluations from step 1,500 on: the base's at 2,000, none of the row's
+    assert tail['steps'] == [1500, 2000] and set(tail['rows']) == {'base'}
+    assert W.late(gaps, 2000, share=0.5)['rows']['row'] == pytest.approx(dict(val=0.5, prior=-0.2, logdet=-0.1))
 
 
 def test_lr_search_grows_the_grid_until_its_best_is_interior():
