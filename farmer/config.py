@@ -27,6 +27,7 @@ class Recipe:
     weight_decay: float = 0.03        # on weight matrices only
     betas: tuple = (0.9, 0.95)
     grad_clip: float = 1.0            # global gradient-norm clip
+    head_lr: float = 1.0              # learning rate of the mixture heads (modules named head*) as a multiple of lr
     eval_every: int = 250             # steps between validation evaluations (and checkpoints)
     seed: int = 0                     # initialisation, batch order and noise
     # fmt: on
@@ -37,6 +38,7 @@ class Recipe:
             v = getattr(self, k)
             _check(isinstance(v, int) and v >= 1, f"{k} must be a positive integer, got {v!r}")
         _check(self.lr > 0, f"lr must be > 0, got {self.lr}")
+        _check(self.head_lr > 0, f"head_lr must be > 0 (a multiple of lr), got {self.head_lr}")
 
 
 @dataclass

@@ -231,6 +231,7 @@ def distill(
             checkpoint=ck,
             metrics=metrics,
             config=dict(distill=asdict(dc), teacher=cfg.to_dict()),
+            defaults=dict(distill=asdict(DistillConfig()), teacher=FarmerConfig().to_dict()),
             loss=loss,
             batches=lambda start: step_loader(xtr, dc, start),
             evaluate=evaluate,

@@ -28,8 +28,8 @@ from farmer.runtime import (
 )
 
 # %% auto #0
-__all__ = ['lr_at', 'make_optimizer', 'global_indices', 'rank_rows', 'StepBatches', 'step_loader', 'ordered_loader',
-           'StopSignals', 'checkpoint_contents', 'TrainStep', 'optimise']
+__all__ = ['lr_at', 'is_head', 'make_optimizer', 'global_indices', 'rank_rows', 'StepBatches', 'step_loader', 'ordered_loader',
+           'StopSignals', 'checkpoint_contents', 'TrainStep', 'with_defaults', 'optimise']
 
 # %% ../nbs/10_loop.ipynb #618591db
 def lr_at(step: int, r: Recipe) -> float:
@@ -40,12 +40,24 @@ def lr_at(step: int, r: Recipe) -> float:
     return r.lr_min + (r.lr - r.lr_min) * 0.5 * (1 + math.cos(math.pi * t))
 
 
+def is_head(name: str) -> bool:
+    "Whether parameter `name` (as `named_parameters` spells it) lies in a module named `head*` (FARMER's mixture heads)."
+    return any(part.startswith('head') for part in name.split('.')[:-1])
+
+
 def make_optimizer(module: nn.Module, r: Recipe) -> torch.optim.AdamW:
-    "AdamW with weight decay on matrices only (not on biases and norms), as one fused kernel."
-    params = [p for p in module.parameters() if p.requires_grad]
+    """AdamW with weight decay on matrices only (not on biases and norms), as one fused kernel. With `r.head_lr != 1`
+    the heads' parameters (`is_head`) get groups of their own whose `lr_scale` multiplies the schedule's learning rate."""
+    named = [(n, p) for n, p in module.named_parameters() if p.requires_grad]
+    parts = [False, True] if r.head_lr != 1 else [None]  # one lr for all keeps the two groups of older checkpoints
     groups = [
-        dict(params=[p for p in params if p.ndim >= 2], weight_decay=r.weight_decay),
-        dict(params=[p for p in params if p.ndim < 2], weight_decay=0.0),
+        dict(params=ps, weight_decay=wd, lr_scale=r.head_lr if head else 1.0)
+        for head in parts
+        for ps, wd in (
+            ([p for n, p in named if p.ndim >= 2 and head in (None, is_head(n))], r.weight_decay),
+            ([p for n, p in named if p.ndim < 2 and head in (None, is_head(n))], 0.0),
+        )
+        if ps
     ]
     return torch.optim.AdamW(groups, lr=r.lr, betas=r.betas, fused=True)
 
@@ -177,7 +189,7 @@ class TrainStep:
     def __call__(self, step: int, batch, stop_flag=None) -> tuple[dict, float, bool]:
         "({'loss': mean over ranks, **the loss's logs}, gradient norm, whether any rank's `stop_flag(device)` `[1]` is set)."
         for g in self.opt.param_groups:
-            g['lr'] = lr_at(step, self.r)
+            g['lr'] = lr_at(step, self.r) * g.get('lr_scale', 1.0)
         value, logs = self.backward(step, batch)
         gnorm = torch.nn.utils.clip_grad_norm_(self.params, self.r.grad_clip, foreach=True)
         parts = [
@@ -195,6 +207,14 @@ class TrainStep:
         return dict(zip(('loss', *logs), vals)), gn, stop
 
 
+def with_defaults(have: dict, defaults: dict) -> dict:
+    "Config `have` (nested dicts) with each field it lacks taken from `defaults`: a checkpoint written before a field existed ran as its default."
+    out = {k: v for k, v in defaults.items() if k not in have}
+    for k, v in have.items():
+        out[k] = with_defaults(v, defaults[k]) if isinstance(v, dict) and isinstance(defaults.get(k), dict) else v
+    return out
+
+
 def optimise(
     module: nn.Module,
     r: Recipe,
@@ -202,6 +222,7 @@ def optimise(
     checkpoint: Path,
     metrics: Path,
     config: dict,
+    defaults: dict | None = None,
     loss,
     batches,
     evaluate=None,
@@ -222,7 +243,7 @@ def optimise(
     opt, state = make_optimizer(module, r), dict(step=0, skipped=0, images=0, train_s=0.0, wall_s=0.0)
     if resume:
         tensors, meta = load_checkpoint(checkpoint)
-        if diff := config_diff(meta['config'], config):
+        if diff := config_diff(with_defaults(meta['config'], defaults or {}), config):
             raise ValueError(
                 f"{checkpoint} was written with {diff[0]}={diff[1]!r}, not {diff[2]!r}; drop the override or start a new run"
             )

@@ -166,8 +166,8 @@ def labels(self: Farmer, y: torch.Tensor | None, B: int, device) -> torch.Tensor
 
 # %% ../nbs/07_model.ipynb #1916fa4a
 def param_counts(cfg: FarmerConfig) -> dict[str, int]:
-    "Parameters of the AF, the AR and the whole model for `cfg`, without allocating weights."
+    "Parameters of the AF, the AR (`head_I`: its informative mixture head) and the whole model for `cfg`, without allocating weights."
     with torch.device('meta'):
         m = Farmer(cfg)
     n = lambda mod: sum(p.numel() for p in mod.parameters())
-    return dict(af=n(m.af), ar=n(m.ar), total=n(m))
+    return dict(af=n(m.af), ar=n(m.ar), head_I=n(m.ar.head_I), total=n(m))

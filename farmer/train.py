@@ -109,6 +109,7 @@ def train(
             checkpoint=out / 'checkpoint.safetensors',
             metrics=out / 'metrics.jsonl',
             config=cfg.to_dict(),
+            defaults=FarmerConfig().to_dict(),  # a checkpoint older than a field resumes with its default
             loss=loss(torch.compile(net) if compile else net),
             batches=lambda start: step_loader(sets['train'], r, start, d, workers),
             evaluate=evaluate,

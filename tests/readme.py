@@ -222,6 +222,9 @@ def screens_prose(why: dict) -> str:
         'FARMER, width 152, K=8': '152, K = 8',
         'FARMER, width 152, K=32': '152, K = 32',
         'FARMER, no split, lr 2e-3': '128, K = 32 at lr 2e-3',
+        'FARMER, no split, head lr x0.3': '128, K = 32 with the head at 0.3x lr',
+        'FARMER, no split, head lr x0.1': '128, K = 32 with the head at 0.1x lr',
+        'FARMER, no split, head lr x3': '128, K = 32 with the head at 3x lr',
     }
     text = (
         f"Where the gap comes from (`python bench/why_slower.py`: one part changed at a time, seed 0, validation BPD "

@@ -3,6 +3,7 @@ from pathlib import Path
 import pytest, torch
 from safetensors.torch import load_file
 from farmer.config import FarmerConfig, preset
+from farmer.model import Farmer
 from farmer.data import open_dataset, to_uint8, to_model_space
 from farmer.imagenet import fake_imagenet
 from farmer.loop import lr_at, global_indices, rank_rows
@@ -59,6 +60,43 @@ def test_schedules_and_data_order():
     rows = rank_rows(r)
     a, b = (make_batch(3, *ds.batch(global_indices(3, len(ds), r)), rows, cfg) for _ in range(2))
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+
+
+def test_head_lr_scales_only_the_heads_and_resume_is_exact(tmp_path):
+    from farmer.loop import make_optimizer, is_head
+
+    cfg = preset('digits-small', steps=8, eval_every=4, warmup=2, head_lr=1e-6)
+    m0 = Farmer(cfg)
+    opt = make_optimizer(m0, cfg.recipe)
+    grouped = [(p, g['lr_scale']) for g in opt.param_groups for p in g['params']]
+    named = dict(m0.named_parameters())
+    assert len(grouped) == len(named) and {id(p) for p, _ in grouped} == {id(p) for p in named.values()}
+    heads = {id(p) for n, p in named.items() if is_head(n)}
+    assert heads and all((id(p) in heads) == (s == 1e-6) for p, s in grouped)
+    assert len(make_optimizer(m0, preset('digits-small').recipe).param_groups) == 2  # older checkpoints' two groups
+    _, full = train(cfg, tmp_path / 'full', device='cpu', progress=False)
+    train(cfg, tmp_path / 'cut', stop_at=4, device='cpu', progress=False)
+    _, cut = train(cfg, tmp_path / 'cut', resume=True, device='cpu', progress=False)
+    torch.manual_seed(cfg.recipe.seed)
+    init = Farmer(cfg).state_dict()  # the weights the runs started from (train seeds the same way)
+    moved = {}
+    for n, w in full.state_dict().items():
+        assert torch.equal(w, cut.state_dict()[n]), n  # the head groups resume exactly too
+        if n in named:
+            moved.setdefault(is_head(n), []).append((w - init[n]).abs().max().item())
+    assert max(moved[True]) < 1e-7 < 1e-3 < max(moved[False])  # Adam moves a weight about lr per step
+
+
+def test_a_checkpoint_older_than_a_field_resumes_with_its_default(tmp_path):
+    cfg = preset('digits-small', steps=8, eval_every=4, warmup=2)
+    train(cfg, tmp_path / 'run', stop_at=4, device='cpu', progress=False)
+    ck = tmp_path / 'run' / 'checkpoint.safetensors'
+    tensors, meta = load_checkpoint(ck)
+    save_checkpoint(ck, tensors, dict(meta, config={k: v for k, v in meta['config'].items() if k != 'head_lr'}))
+    s, _ = train(cfg, tmp_path / 'run', resume=True, device='cpu', progress=False)  # written before head_lr existed
+    assert s['steps'] == 8
+    with pytest.raises(ValueError, match='head_lr=1.0, not 0.5'):  # but not into another value of it
+        train(cfg.replace(head_lr=0.5), tmp_path / 'run', resume=True, device='cpu', progress=False)
 
 
 def _kill_between_checkpoints(cmd: list[str], run: Path, after: int):
