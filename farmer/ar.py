@@ -28,7 +28,7 @@ class ARPrior(nn.Module):
         nn.init.normal_(self.cond.weight, std=0.02)
         self.inp = nn.Linear(cfg.dim_I, W)
         self.net = Transformer(W, cfg.ar_layers, cfg.ar_heads, cfg.cond_repeat + cfg.tokens, cfg.mlp_ratio)
-        self.head_I = GMMHead(W, cfg.K_I, cfg.dim_I)
+        self.head_I = GMMHead(W, cfg.K_I, cfg.dim_I, cfg.recipe.head_init)
         self.head_R = redundant_head(cfg)
 
     def prefix(self, y: torch.Tensor) -> torch.Tensor:
@@ -52,7 +52,9 @@ class SharedGMM(nn.Sequential):
 
     def __init__(self, cfg: FarmerConfig):
         W, Wr = cfg.ar_width, cfg.red_head_width or cfg.ar_width
-        super().__init__(nn.Identity() if Wr == W else nn.Linear(W, Wr), GMMHead(Wr, cfg.K_R, cfg.dim_R))
+        super().__init__(
+            nn.Identity() if Wr == W else nn.Linear(W, Wr), GMMHead(Wr, cfg.K_R, cfg.dim_R, cfg.recipe.head_init)
+        )
 
     def forward(self, h: torch.Tensor) -> GMM:
         return super().forward(h[:, -1])

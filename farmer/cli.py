@@ -33,7 +33,10 @@ def train_parser() -> ArgParser:
     p.add_argument('--resume', metavar='DIR', help='continue the run in DIR exactly where its checkpoint left it')
     p.add_argument('--device', default='auto', help="'auto', 'cpu', 'cuda', 'cuda:1', ...")
     p.add_argument(
-        '--precision', default='auto', choices=PRECISIONS, help="'auto': bf16 autocast on CUDA, fp32 on a CPU"
+        '--precision',
+        default='auto',
+        choices=PRECISIONS,
+        help="training's autocast: 'auto' is bf16 on CUDA, fp32 on a CPU (held-out BPD is scored in fp32)",
     )
     p.add_argument(
         '--compile', action='store_true', help='torch.compile the training step (falls back to eager if it fails)'

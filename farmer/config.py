@@ -28,6 +28,7 @@ class Recipe:
     betas: tuple = (0.9, 0.95)
     grad_clip: float = 1.0            # global gradient-norm clip
     head_lr: float = 1.0              # learning rate of the mixture heads (modules named head*) as a multiple of lr
+    head_init: float = 0.0            # std of the mixture components' mean offsets at init (0: only small random weights part them)
     eval_every: int = 250             # steps between validation evaluations (and checkpoints)
     seed: int = 0                     # initialisation, batch order and noise
     # fmt: on
@@ -39,6 +40,7 @@ class Recipe:
             _check(isinstance(v, int) and v >= 1, f"{k} must be a positive integer, got {v!r}")
         _check(self.lr > 0, f"lr must be > 0, got {self.lr}")
         _check(self.head_lr > 0, f"head_lr must be > 0 (a multiple of lr), got {self.head_lr}")
+        _check(self.head_init >= 0, f"head_init must be >= 0 (a standard deviation), got {self.head_init}")
 
 
 @dataclass

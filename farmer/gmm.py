@@ -69,9 +69,10 @@ def soft_clamp_log_sigma(raw: torch.Tensor, lo: float = -7.0, hi: float = 5.0) -
 
 
 class GMMHead(nn.Module):
-    "Linear head `[..., W]` -> `GMM` with K components over `d` dims; σ = 1 and uniform π at init."
+    """Linear head `[..., W]` -> `GMM` with K components over `d` dims; σ = 1 and uniform π at init, and the components'
+    means apart by `mean_init`·N(0, 1) per component and dimension (0: together, up to the small random weights)."""
 
-    def __init__(self, width: int, K: int, d: int):
+    def __init__(self, width: int, K: int, d: int, mean_init: float = 0.0):
         super().__init__()
         self.K, self.d = K, d
         self.proj = nn.Linear(width, K * (1 + 2 * d))
@@ -80,6 +81,8 @@ class GMMHead(nn.Module):
             self.proj.weight.normal_(0, 0.02)
             self.proj.weight[:K].zero_()
             self.proj.weight[K + K * d :].zero_()  # logits and log σ rows
+            if mean_init:
+                self.proj.bias[K : K + K * d].normal_(0, mean_init)
 
     def forward(self, h: torch.Tensor) -> GMM:
         "h `[..., W]` -> mixtures with batch shape `[...]`."

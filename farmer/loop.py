@@ -193,7 +193,7 @@ class TrainStep:
         value, logs = self.backward(step, batch)
         gnorm = torch.nn.utils.clip_grad_norm_(self.params, self.r.grad_clip, foreach=True)
         parts = [
-            torch.as_tensor(v).detach().float().reshape(-1) for v in (value, *logs.values())
+            torch.as_tensor(v, device=value.device).detach().float().reshape(-1) for v in (value, *logs.values())
         ]  # scalars, or vectors
         flag = stop_flag(value.device) if stop_flag is not None else torch.zeros(1, device=value.device)
         flat = torch.cat(  # the step's one all-reduce (the values and the stop flag) and its one host sync

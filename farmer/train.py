@@ -85,7 +85,9 @@ def train(
             return step_loss
 
         def evaluate(step: int, state: dict) -> dict:
-            bpd, se = heldout_bpd(model, sets['val'], dev, precision=precision, workers=workers)
+            bpd, se = heldout_bpd(
+                model, sets['val'], dev, workers=workers
+            )  # scored in fp32 whatever the training precision
             if step == 0:
                 state['init_val_bpd'] = bpd
             if bpd < state.get('best_val_bpd', math.inf):
@@ -131,13 +133,13 @@ def train(
             )
         if state['step'] < r.steps:
             return dict(step=state['step']), model
-        return (_finish(out, cfg, state, sets['test'], dev, precision, workers) if d.main else {}), model
+        return (_finish(out, cfg, state, sets['test'], dev, workers) if d.main else {}), model
 
 # %% ../nbs/12_train.ipynb #da02b108
-def _finish(out: Path, cfg: FarmerConfig, state: dict, test: ImageSet, dev, precision: str, workers: int) -> dict:
+def _finish(out: Path, cfg: FarmerConfig, state: dict, test: ImageSet, dev, workers: int) -> dict:
     "Score the best weights on the test split (once), plot the curves, write `summary.json`."
     final = [r for r in read_jsonl(out / 'metrics.jsonl') if 'val_bpd' in r][-1]
-    per_image = heldout_bpds(load_run_model(out, 'best', dev), test, dev, precision=precision, workers=workers)
+    per_image = heldout_bpds(load_run_model(out, 'best', dev), test, dev, workers=workers)
     test_bpd, test_se = mean_se(per_image)
     summary = dict(
         steps=cfg.recipe.steps,

@@ -1,7 +1,7 @@
 "The benchmarks' own smoke runs: the scripts a GPU user runs must work before anyone has a GPU."
 
 import json, math, shutil, subprocess, sys
-import pytest
+import pytest, torch
 from readme import ROOT
 
 
@@ -15,9 +15,10 @@ def test_gpu_check_smoke_runs_every_row():
     )
     assert r.returncode == 0, r.stderr[-3000:]
     out = r.stdout
+    assert 'FAILED' not in out, out
     for row in (
-        'bf16 vs fp32',
-        'AF inverse of imagenet256-1.1b',
+        'trained in bf16 vs fp32',
+        'AF inverse of imagenet256-1.1b (smoke: tiny), batch 2, fp64',
         'imagenet64-556m',
         'imagenet256-1.9b',
         'fashion-mnist | training',
@@ -220,3 +221,30 @@ def test_over_training_scores_each_kept_evaluation(tmp_path):
     assert (tmp_path / 'samples-over-training-digits.png').stat().st_size > 0
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0 and 'val FID' not in r.stdout and 'test split' not in r.stdout, r.stdout  # nothing twice
+
+
+def test_why_slower_mixture_use_matches_torch_distributions():
+    "Responsibilities' effective count against torch.distributions (fp64): Normal components, Categorical entropy."
+    sys.path.insert(0, str(ROOT / 'bench'))
+    import why_slower as W
+    from farmer import Farmer, preset
+    from farmer.af import perturb_parameters
+    from farmer.data import dequantize_uniform, load_dataset
+    import torch.distributions as D
+
+    torch.manual_seed(0)
+    model = perturb_parameters(Farmer(preset('digits', K_I=6, d_I=None)).double(), 0.03).eval()
+    x8, y = load_dataset('digits')[0][:5], torch.arange(5)
+    got = W.responsibilities_use(model, x8, y)
+    with torch.no_grad():  # the reference, step by step
+        x = dequantize_uniform(x8, model.cfg.value_range, generator=torch.Generator().manual_seed(0)).double()
+        z_I, _ = model.split(model.to_ar_order(model.encode(x)[0]))
+        g, _ = model.ar(z_I, y)
+        comp = D.Independent(D.Normal(g.mean, g.log_sigma.exp()), 1).log_prob(z_I[..., None, :])  # [B, N, K]
+        resp = D.Categorical(logits=comp + torch.log_softmax(g.logits, -1))
+        want = resp.entropy().exp().mean().item()
+        prior = D.Categorical(logits=g.logits).entropy().exp().mean().item()
+    assert got['K'] == 6 and 1.05 < want < 5.95  # a mixture neither collapsed nor uniform
+    assert got['effective_components'] == pytest.approx(want, rel=1e-9)
+    assert got['prior_components'] == pytest.approx(prior, rel=1e-9) and 1 < prior < 6
+    assert 0 < got['chosen_sigma_5_95'][0] <= got['chosen_sigma_5_95'][1] and 1 <= got['chosen_by_1pct'] <= 6

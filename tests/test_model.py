@@ -213,7 +213,10 @@ def test_config_json_written_before_the_recipe_had_a_class_loads():
         2e-3,
         1000,
     )
-    assert json.loads(json.dumps(cfg.to_dict())) == old | {'head_lr': 1.0}  # and fields added since, at their defaults
+    assert json.loads(json.dumps(cfg.to_dict())) == old | {
+        'head_lr': 1.0,
+        'head_init': 0.0,
+    }  # and fields added since, at their defaults
     assert cfg.replace(lr=1e-3).recipe.lr == 1e-3 and cfg.replace(lr=1e-3).d_I == 8
 
 
@@ -308,3 +311,17 @@ def test_per_token_redundant_gmm(tiny):
     m1 = _model(cfg.replace(K_I=1, K_R=1), std=0.05)
     zi, zr = m1.ar.sample(y, Unguided(s=0.0, red_scale=0.0), torch.Generator().manual_seed(0))
     assert torch.allclose(m1.ar(zi, y)[1].mean[:, :, 0], zr, atol=1e-10)
+
+
+def test_head_init_starts_the_mixture_components_apart():
+    "Recipe.head_init reaches both mixture heads: their mean biases start N(0, head_init²) per component and dimension."
+    for init in (0.0, 1.0):
+        torch.manual_seed(0)
+        m = Farmer(preset('digits', d_I=2, head_init=init, K_I=64, K_R=64))
+        for head in (m.ar.head_I, m.ar.head_R[-1]):
+            K, d = head.K, head.d
+            means = head.proj.bias[K : K + K * d]
+            assert (means.std().item() > 0.8) if init else (means.abs().max().item() == 0.0), (init, head)
+            assert (
+                head.proj.bias[:K].abs().max() == 0 and head.proj.bias[K + K * d :].abs().max() == 0
+            )  # π, σ as before
