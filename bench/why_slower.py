@@ -85,8 +85,7 @@ def responsibilities_use(model, x8: torch.Tensor, y: torch.Tensor) -> dict:
     z, _ = model.encode(x.to(next(model.parameters()).dtype))
     z_I, _ = model.split(model.to_ar_order(z))
     g, _ = model.ar(z_I, model.labels(y, len(x), x.device))
-    u = (z_I[..., None, :] - g.mean) * torch.exp(-g.log_sigma)  # [B, N, K, d]
-    resp = torch.softmax(torch.log_softmax(g.logits, -1) - (0.5 * u**2 + g.log_sigma).sum(-1), -1)  # [B, N, K]
+    resp = torch.softmax(g.joint_log_prob(z_I), -1)  # [B, N, K]
     entropy_exp = lambda p: torch.exp(-(p * torch.log(p.clamp_min(1e-30))).sum(-1)).mean().item()
     pi = torch.softmax(g.logits, -1)  # [B, N, K]: the mixture weights the AR predicts before it sees the token
     chosen = resp.argmax(-1)  # [B, N]

@@ -197,6 +197,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                             'farmer.gmm.GMM.K': ('gmm.html#gmm.k', 'farmer/gmm.py'),
                             'farmer.gmm.GMM.d': ('gmm.html#gmm.d', 'farmer/gmm.py'),
                             'farmer.gmm.GMM.expand': ('gmm.html#gmm.expand', 'farmer/gmm.py'),
+                            'farmer.gmm.GMM.joint_log_prob': ('gmm.html#gmm.joint_log_prob', 'farmer/gmm.py'),
                             'farmer.gmm.GMM.log_prob': ('gmm.html#gmm.log_prob', 'farmer/gmm.py'),
                             'farmer.gmm.GMM.sample': ('gmm.html#gmm.sample', 'farmer/gmm.py'),
                             'farmer.gmm.GMM.tempered': ('gmm.html#gmm.tempered', 'farmer/gmm.py'),

@@ -30,13 +30,17 @@ class GMM:
     def d(self) -> int:
         return self.mean.shape[-1]
 
-    def log_prob(self, z: torch.Tensor) -> torch.Tensor:
-        "log p(z) `[...]` of points `z` `[..., d]` (computed in >= fp32)."
+    def joint_log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        "log π_k + log N(z; μ_k, σ_k²) `[..., K]` of points `z` `[..., d]` (>= fp32); its softmax is the responsibilities."
         dt = torch.promote_types(z.dtype, torch.float32)
         mean, ls = self.mean.to(dt), self.log_sigma.to(dt)
         u = (z.to(dt)[..., None, :] - mean) * torch.exp(-ls)  # [..., K, d]
         comp = -(0.5 * u**2 + ls).sum(-1) - 0.5 * self.d * math.log(2 * math.pi)  # [..., K]
-        return torch.logsumexp(torch.log_softmax(self.logits.to(dt), -1) + comp, -1)
+        return torch.log_softmax(self.logits.to(dt), -1) + comp
+
+    def log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        "log p(z) `[...]` of points `z` `[..., d]` (computed in >= fp32)."
+        return torch.logsumexp(self.joint_log_prob(z), -1)
 
 # %% ../nbs/05_gmm.ipynb #61e211d3
 @patch
