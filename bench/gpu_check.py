@@ -1,6 +1,6 @@
 """One command that tells whether the CUDA path is right, on the current device, in under 10 minutes.
 
-    python bench/gpu_check.py [--data-root DIR] [--steps 300] [--rows bf16,af_inverse,memory,speed] [--out FILE.json]   # on a GPU
+    python bench/gpu_check.py [--data-root DIR] [--steps 300] [--rows bf16,af_inverse,memory,speed[,compile]] [--out FILE.json]   # on a GPU
     python bench/gpu_check.py --smoke                              # a tiny version of every row, on any device (a test runs it)
 
 Rows:
@@ -11,8 +11,13 @@ Rows:
    (aim: 1e-2 in fp32), and no NaN; bf16, uncached and fp64 beside it.
 3. Peak memory per GPU of a few training steps of each ImageNet preset at its batch per GPU (8 GPUs, the README's
    plan; halved until it fits), against `farmer.budget`'s prediction, and the sustained TFLOP/s, from which the GPU-hours
-   of the paper's 320 epochs follow.
+   of the paper's 320 epochs follow. The same steps at half that batch split the peak into a fixed part (weights,
+   gradients, optimizer state) and a part per image (activations), each set against the budget's own two terms.
 4. Images per second of `fashion-mnist` training and sampling (synthetic images of the right shape).
+5. Only with `--rows ...,compile` (7 minutes more on an H200): the 556M and 1.1B steps under `torch.compile`, as
+   `farmer-train --compile` runs them: compile time, step time and peak memory against eager.
+
+With `--out`, the JSON is rewritten after each row, so a run stopped by a time limit keeps the rows it finished.
 """
 
 import argparse, json, math, tempfile, time, traceback
@@ -49,12 +54,13 @@ def sync(dev):
         torch.cuda.synchronize()
 
 
-def loop_step(model, cfg, dev) -> TrainStep:
-    "The training loop's own step (learning rate, forward and backward under the device's autocast, clipping, update, host sync), called as `step(i, (x, y))`."
+def loop_step(net, model, cfg, dev) -> TrainStep:
+    """The training loop's own step (learning rate, forward and backward under the device's autocast, clipping, update,
+    host sync) of `model` through `net` (the model, or its compiled forward), called as `step(i, (x, y))`."""
 
     def loss(step, batch):
         with autocast(dev):
-            return model(*batch)['loss'], {}
+            return net(*batch)['loss'], {}
 
     return TrainStep(model, make_optimizer(model, cfg.recipe), cfg.recipe, loss)
 
@@ -114,38 +120,50 @@ def af_inverse(dev, smoke: bool) -> dict:
     return out | dict(ok=out['fp32']['finite'] and out['fp32']['max_abs_error'] < 1e-2)
 
 
+def _peak_and_step(cfg, dev, b: int, steps: int, compile: str | None = None) -> tuple[float, float, float]:
+    "Peak GiB, fastest step and first step (s) of `steps` bf16 training steps of `cfg` at `b` images, compiled with `compile` as backend."
+    torch.manual_seed(0)
+    model = Farmer(cfg).to(dev)
+    net = torch.compile(model, backend=compile) if compile else model
+    step = loop_step(net, model, cfg, dev)
+    x = dequantize_uniform(torch.randint(0, 256, (b, cfg.channels, cfg.image_size, cfg.image_size), dtype=torch.uint8))
+    y = torch.randint(0, max(cfg.num_classes, 1), (b,)) if cfg.num_classes else None
+    batch = (x.to(dev), y.to(dev) if y is not None else None)
+    if dev.type == 'cuda':
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+    times = []
+    for i in range(steps):
+        sync(dev)
+        t = time.perf_counter()
+        step(i, batch)
+        sync(dev)
+        times.append(time.perf_counter() - t)
+    peak = torch.cuda.max_memory_allocated() / 2**30 if dev.type == 'cuda' else float('nan')
+    return peak, min(times[1:] or times), times[0]
+
+
+def _imagenet_cfg(name: str, smoke: bool):
+    return preset(name, **(dict(TINY, image_size=32, patch=8, d_I=16 if 'imagenet256' in name else 4) if smoke else {}))
+
+
 def memory_and_flops(dev, name: str, smoke: bool, gpus: int = 8, steps: int = 3) -> dict:
-    "Row 3: a few bf16 training steps of an ImageNet preset at its batch per GPU (halved until it fits)."
-    cfg = preset(name, **(dict(TINY, image_size=32, patch=8, d_I=16 if 'imagenet256' in name else 4) if smoke else {}))
+    """Row 3: a few bf16 training steps of an ImageNet preset at its batch per GPU (halved until it fits), then at half
+    that batch: peak = fixed + batch × per image, fitted from the two."""
+    cfg = _imagenet_cfg(name, smoke)
     b = cfg.recipe.batch_size // gpus
     while True:
         try:
-            torch.manual_seed(0)
-            model = Farmer(cfg).to(dev)
-            step = loop_step(model, cfg, dev)
-            x = dequantize_uniform(
-                torch.randint(0, 256, (b, cfg.channels, cfg.image_size, cfg.image_size), dtype=torch.uint8)
-            ).to(dev)
-            y = torch.randint(0, max(cfg.num_classes, 1), (b,), device=dev) if cfg.num_classes else None
-            if dev.type == 'cuda':
-                torch.cuda.reset_peak_memory_stats()
-            times = []
-            for i in range(steps):
-                sync(dev)
-                t = time.perf_counter()
-                step(i, (x, y))
-                sync(dev)
-                times.append(time.perf_counter() - t)
-            peak = torch.cuda.max_memory_allocated() / 2**30 if dev.type == 'cuda' else float('nan')
+            peak, step, _ = _peak_and_step(cfg, dev, b, steps)
             break
         except torch.OutOfMemoryError:
             if b == 1:
                 raise
-            model = opt = None
             torch.cuda.empty_cache()
             b //= 2
+    half = _peak_and_step(cfg, dev, b // 2, steps)[0] if b >= 2 else float('nan')
+    per_image = (peak - half) / (b - b // 2) if b >= 2 else float('nan')
     pred = budget(cfg.replace(batch_size=b), gpus=1)
-    step = min(times[1:] or times)
     tflops = pred['train_flops_per_image'] * b / step / 1e12
     hours = 320 * IMAGENET_TRAIN_IMAGES * pred['train_flops_per_image'] / (tflops * 1e12) / 3600
     return dict(
@@ -153,9 +171,36 @@ def memory_and_flops(dev, name: str, smoke: bool, gpus: int = 8, steps: int = 3)
         batch_per_gpu=b,
         peak_gib=peak,
         predicted_gib=pred['memory_gib'],
+        peak_gib_half_batch=half,
+        fitted_fixed_gib=peak - b * per_image,
+        predicted_state_gib=pred['state_gib'],
+        fitted_gib_per_image=per_image,
+        predicted_activation_gib_per_image=pred['activation_gib'] / b,
         step_s=step,
         tflops=tflops,
         gpu_hours_320_epochs=hours,
+    )
+
+
+def compiled(dev, name: str, smoke: bool, b: int, steps: int = 4) -> dict:
+    """Row 5: `torch.compile` of the training forward (as `farmer-train --compile`), at `b` images per GPU (row 3's):
+    first step (compiling) and fastest step against eager, and peak memory. On --smoke the backend is 'eager' (tracing
+    only: a CPU would spend minutes in inductor)."""
+    cfg = _imagenet_cfg(name, smoke)
+    pred = budget(cfg.replace(batch_size=b), gpus=1)
+    peak_e, step_e, _ = _peak_and_step(cfg, dev, b, 3)
+    torch._dynamo.reset()
+    peak_c, step_c, first = _peak_and_step(cfg, dev, b, steps, compile='eager' if smoke else 'inductor')
+    return dict(
+        preset=name,
+        batch_per_gpu=b,
+        eager_step_s=step_e,
+        compiled_step_s=step_c,
+        speedup=step_e / step_c,
+        compile_s=first - step_c,
+        eager_peak_gib=peak_e,
+        compiled_peak_gib=peak_c,
+        compiled_tflops=pred['train_flops_per_image'] * b / step_c / 1e12,
     )
 
 
@@ -164,7 +209,7 @@ def fashion_speed(dev, smoke: bool) -> dict:
     cfg = preset('fashion-mnist', **(TINY if smoke else {}))
     torch.manual_seed(0)
     model = Farmer(cfg).to(dev)
-    step = loop_step(model, cfg, dev)
+    step = loop_step(model, model, cfg, dev)
     x = dequantize_uniform(torch.randint(0, 256, (cfg.recipe.batch_size, 1, 28, 28), dtype=torch.uint8)).to(dev)
     y = torch.randint(0, 10, (cfg.recipe.batch_size,), device=dev)
     n = 3 if smoke else 30
@@ -209,18 +254,24 @@ def main():
         f'device: {dev} ({name}), native bf16: {native_bf16(dev)}, torch {torch.__version__}'
         + (' - smoke run' if a.smoke else '')
     )
-    want = a.rows.split(',')
+    want, rows = a.rows.split(',') + (['compile'] if a.smoke else []), {}  # --smoke: tracing only, seconds
     skipped = dict(error='not run (--rows)', ok=True)
-    rows = dict(
-        bf16=row(bf16_vs_fp32, dev, a.steps, a.data_root, a.smoke, a.seeds) if 'bf16' in want else skipped,
-        af_inverse=row(af_inverse, dev, a.smoke) if 'af_inverse' in want else skipped,
-        memory=[
-            row(memory_and_flops, dev, n, a.smoke) for n in ('imagenet64-556m', 'imagenet256-1.1b', 'imagenet256-1.9b')
-        ]
-        if 'memory' in want
-        else [skipped],
-        speed=row(fashion_speed, dev, a.smoke) if 'speed' in want else skipped,
+    names = ('imagenet64-556m', 'imagenet256-1.1b', 'imagenet256-1.9b')
+    todo = dict(
+        bf16=lambda: row(bf16_vs_fp32, dev, a.steps, a.data_root, a.smoke, a.seeds),
+        af_inverse=lambda: row(af_inverse, dev, a.smoke),
+        memory=lambda: [row(memory_and_flops, dev, n, a.smoke) for n in names],
+        speed=lambda: row(fashion_speed, dev, a.smoke),
+        compile=lambda: [  # at the batch row 3 found to fit (the README's 32 per GPU without it)
+            row(compiled, dev, n, a.smoke, fit().get(n, 32)) for n in names[:2]
+        ],
     )
+    fit = lambda: {m['preset']: m['batch_per_gpu'] for m in rows.get('memory', []) if 'batch_per_gpu' in m}
+    for key, f in todo.items():  # each row written as soon as it is done
+        rows[key] = f() if key in want else ([skipped] if key in ('memory', 'compile') else skipped)
+        print(f'row {key}: done', flush=True)
+        if a.out:
+            Path(a.out).write_text(json.dumps(rows, indent=1))
     print('| check | result |\n|---|---|')
     r = rows['bf16']
     print(
@@ -250,15 +301,29 @@ def main():
             f"{r['predicted_gib']:.1f} GiB), {r['step_s']:.3f} s/step, {r['tflops']:.1f} TFLOP/s: "
             f"{r['gpu_hours_320_epochs']:,.0f} GPU-hours for 320 epochs |"
         )
+    for r in rows['memory']:
+        if 'fitted_fixed_gib' in r:
+            print(
+                f"| {r['preset']}: memory split (peak {r['peak_gib_half_batch']:.1f} GiB at half the batch) | fixed "
+                f"{r['fitted_fixed_gib']:.1f} GiB (budget's state {r['predicted_state_gib']:.1f}), per image "
+                f"{r['fitted_gib_per_image']:.3f} GiB (budget's activations {r['predicted_activation_gib_per_image']:.3f}) |"
+            )
+    for r in rows['compile']:
+        print(
+            f"| torch.compile | {r['error']} |"
+            if 'error' in r
+            else f"| {r['preset']} compiled, {r['batch_per_gpu']} images per GPU | {r['compiled_step_s']:.3f} s/step against "
+            f"eager {r['eager_step_s']:.3f} (x{r['speedup']:.2f}), {r['compiled_tflops']:.1f} TFLOP/s, compiling "
+            f"{r['compile_s']:.0f} s, peak {r['compiled_peak_gib']:.1f} GiB against eager {r['eager_peak_gib']:.1f} |"
+        )
     r = rows['speed']
     print(
         f"| fashion-mnist speed | {r['error']} |"
         if 'error' in r
         else f"| fashion-mnist | training {r['train_images_per_s']:,.0f} images/s, sampling {r['sample_images_per_s']:,.1f} images/s |"
     )
-    if a.out:
-        Path(a.out).write_text(json.dumps(rows, indent=1))
-    failed = [r for r in (rows['bf16'], rows['af_inverse'], *rows['memory'], rows['speed']) if not r.get('ok', True)]
+    failed = [r for r in (rows['bf16'], rows['af_inverse'], *rows['memory'], rows['speed'], *rows['compile'])]
+    failed = [r for r in failed if not r.get('ok', True)]
     if failed:
         raise SystemExit(1)
 

@@ -77,6 +77,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                            'farmer.ar.per_token_mixtures': ('ar.html#per_token_mixtures', 'farmer/ar.py'),
                            'farmer.ar.redundant_head': ('ar.html#redundant_head', 'farmer/ar.py')},
             'farmer.budget': { 'farmer.budget._activations': ('budget.html#_activations', 'farmer/budget.py'),
+                               'farmer.budget._gmm_elements': ('budget.html#_gmm_elements', 'farmer/budget.py'),
                                'farmer.budget._linear': ('budget.html#_linear', 'farmer/budget.py'),
                                'farmer.budget._parts': ('budget.html#_parts', 'farmer/budget.py'),
                                'farmer.budget._transformer': ('budget.html#_transformer', 'farmer/budget.py'),

@@ -49,17 +49,24 @@ def _activations(c: FarmerConfig, bf16: bool) -> float:
     "Bytes autograd keeps for the backward pass of one image (Transformer layers and GMM log-densities)."
     per = 2 * (8 + 2 * c.mlp_ratio) + 4 if bf16 else 4 * (8 + 2 * c.mlp_ratio)
     layers = c.af_blocks * c.af_layers * c.tokens * c.af_width + c.ar_layers * (c.cond_repeat + c.tokens) * c.ar_width
-    gmm = c.tokens * (c.K_I * c.dim_I + (c.K_R * c.dim_R if c.dim_R and c.redundant != 'normal' else 0))
-    return per * layers + 12 * gmm
+    return per * layers + 12 * _gmm_elements(c)
+
+
+def _gmm_elements(c: FarmerConfig) -> int:
+    "Elements of the `[N, K, d]` differences the GMM log-densities of one image materialise."
+    return c.tokens * (c.K_I * c.dim_I + (c.K_R * c.dim_R if c.dim_R and c.redundant != 'normal' else 0))
 
 
 def budget(c: FarmerConfig, gpus: int = 8, tflops: float = 400.0, bf16: bool = True) -> dict:
-    """Parameters, training FLOPs per image, memory per GPU (GiB) at `c.recipe.batch_size` split over `gpus` GPUs under DDP, sampling
-    cost per image, and GPU-hours of the preset's schedule (`c.recipe.steps` × `c.recipe.batch_size` images) at `tflops` sustained TFLOP/s per GPU."""
+    """Parameters, training FLOPs per image, peak memory per GPU (GiB) at `c.recipe.batch_size` split over `gpus` GPUs
+    under DDP (at the start of the backward pass: the state without gradients, and per image the saved tensors and the GMM
+    backward's buffers; or the full state with gradients, if larger), sampling cost per image, and GPU-hours of the
+    preset's schedule (`c.recipe.steps` × `c.recipe.batch_size` images) at `tflops` sustained TFLOP/s per GPU."""
     p = _parts(c)
     params, fwd = p['af'][0] + p['ar'][0], p['af'][1] + p['ar'][1] + p['gmm'][1]
     per_gpu = c.recipe.batch_size / gpus
-    state, act = (18 if bf16 else 16) * params, per_gpu * _activations(c, bf16)
+    state = (14 if bf16 else 12) * params  # weights, AdamW's moments, bf16 copies: no gradients yet
+    act = per_gpu * (_activations(c, bf16) + 20 * _gmm_elements(c))
     images = c.recipe.steps * c.recipe.batch_size
     return dict(
         params=params,
@@ -68,7 +75,7 @@ def budget(c: FarmerConfig, gpus: int = 8, tflops: float = 400.0, bf16: bool = T
         train_flops_per_image=3 * fwd,
         state_gib=state / 2**30,
         activation_gib=act / 2**30,
-        memory_gib=(state + act) / 2**30,
+        memory_gib=max(state + act, (18 if bf16 else 16) * params) / 2**30,
         batch_per_gpu=per_gpu,
         af_sequential_steps=c.af_blocks * c.tokens,
         ar_steps=c.tokens + 1,
@@ -81,7 +88,7 @@ def budget(c: FarmerConfig, gpus: int = 8, tflops: float = 400.0, bf16: bool = T
 def budget_table(names: list[str] | None = None, gpus: int = 8, tflops: float = 400.0) -> str:
     "A markdown table of `budget` for the presets `names` (default: all; the small ones on 1 device, the ImageNet ones on `gpus`)."
     rows = [
-        '| preset | params | train GFLOP / image | GPUs | batch / GPU | memory / GPU (GiB): state + activations | '
+        '| preset | params | train GFLOP / image | GPUs | batch / GPU | peak memory / GPU (GiB): state + activations | '
         'sampling: AF sequential steps, AR steps, GFLOP / image (CFG) | images seen | GPU-hours |',
         '|' + '---|' * 9,
     ]

@@ -291,29 +291,36 @@ def gpu_prose() -> str:
     cmd = '`python bench/gpu_check.py --data-root DIR --out figures/gpu-check.json`'
     if not g:
         return f'**Verified only on CPU.** No GPU has run the CUDA path yet; {cmd} checks it in about 4 minutes.'
-    b, mem, sp, tr = g['bf16'], {m['preset']: m for m in g['memory']}, g['speed'], g['torchrun']
-    f32, f32_as_bf16, bf16_as_f32 = (
-        b['fp32_trained_scored_fp32'],
-        b['fp32_trained_scored_bf16'],
-        b['bf16_trained_scored_fp32'],
+    from farmer.budget import budget
+    from farmer.config import preset
+
+    b, mem, sp, tr, af = g['bf16'], {m['preset']: m for m in g['memory']}, g['speed'], g['torchrun'], g['af_inverse']
+    comp = {m['preset']: m for m in g.get('compile', []) if 'compiled_tflops' in m}
+    f32, f32_as_bf16, bf16 = b['fp32'], b['fp32_trained_scored_bf16'], b['bf16']
+    pred = lambda m: budget(preset(m['preset']).replace(batch_size=m['batch_per_gpu']), gpus=1)['memory_gib']
+    m11, m19, m64, c11 = (
+        mem['imagenet256-1.1b'],
+        mem['imagenet256-1.9b'],
+        mem['imagenet64-556m'],
+        comp['imagenet256-1.1b'],
     )
-    af = g['af_inverse']['max_abs_error_by_perturbation']
-    m11, m19, m64 = mem['imagenet256-1.1b'], mem['imagenet256-1.9b'], mem['imagenet64-556m']
     return (
-        f"**Checked once on a GPU.** Training, evaluation and every analysis here ran on a 2-core CPU. The CUDA path ran once, "
-        f"on one {g['device'].split(',')[0]} with torch {g['torch'].split(' ')[0]}, through {cmd} (a few minutes; its `--smoke` "
-        f"version runs in CI). It found two faults, both fixed: every CUDA training run stopped at its first step, and "
-        f"held-out BPD was scored under bf16 autocast, which read the same weights {f32_as_bf16[0] - f32[0]:+.3f} bits high "
-        f"({f32[0]:.3f} in fp32, Fashion-MNIST after {b['steps']} steps), so BPD is now always scored in fp32. Training itself "
-        f"under bf16 moved validation BPD by {bf16_as_f32[0] - f32[0]:+.3f} (one seed), inside the fp32 runs' seed spread of "
-        f"{max(f32) - min(f32):.3f}. The 1.1B model's AF inverts at full size to {af['0.01']['fp32']:.1e} in fp32 "
-        f"({af['0.01']['fp64']:.0e} in fp64) from random weights 0.01 from the identity. Peak memory per GPU at 32 images, "
-        f"bf16, eager: 1.1B {m11['peak_gib']:.1f} GiB (the budget chapter predicts {m11['predicted_gib']:.1f}), "
-        f"1.9B {m19['peak_gib']:.1f} ({m19['predicted_gib']:.1f}), ImageNet-64 556M {m64['peak_gib']:.1f} "
-        f"({m64['predicted_gib']:.1f}): the 1.1B model fits an 80 GB GPU with little to spare and the 1.9B model needs "
-        f"a larger one (or 16 GPUs). Eager steps sustained {m11['tflops']:.0f} TFLOP/s for the 1.1B model, "
-        f"{m11['gpu_hours_320_epochs']:,.0f} GPU-hours for the paper's 320 epochs (the budget's 400 TFLOP/s assumption "
-        f"gives {m11['gpu_hours_320_epochs'] * m11['tflops'] / 400:,.0f}; `--compile` was not timed at this size). "
+        f"**Checked on a GPU.** Training, evaluation and every analysis here ran on a 2-core CPU. The CUDA path ran "
+        f"on one {g['device'].split(',')[0]} with torch {g['torch'].split(' ')[0]}, through {cmd} (about 3 minutes; its "
+        f"`--smoke` version runs in CI). It found two faults, both fixed: every CUDA training run stopped at its first step, "
+        f"and held-out BPD was scored under bf16 autocast, which read the same weights {f32_as_bf16[0] - f32[0]:+.3f} bits "
+        f"high ({f32[0]:.3f} in fp32, Fashion-MNIST after {b['steps']} steps), so BPD is now always scored in fp32. Training "
+        f"itself under bf16 moved validation BPD by {b['diff']:+.3f} ({len(f32)} seeds), inside the fp32 runs' seed spread of "
+        f"{b['fp32_seed_spread']:.3f}. The 1.1B model's AF inverts at full size to {af['fp32']['max_abs_error']:.1e} in fp32 "
+        f"({af['fp64']['max_abs_error']:.0e} in fp64) from random weights 0.01 from the identity. Peak memory per GPU at 32 "
+        f"images, bf16, eager: 1.1B {m11['peak_gib']:.1f} GiB (the budget chapter's model, fitted to these peaks at 32 and "
+        f"16 images, predicts {pred(m11):.1f}), 1.9B {m19['peak_gib']:.1f} ({pred(m19):.1f}), ImageNet-64 556M "
+        f"{m64['peak_gib']:.1f} ({pred(m64):.1f}): eager, the 1.1B model fits an 80 GB GPU with little to spare and the 1.9B "
+        f"model needs a larger one (or 16 GPUs); `--compile` cut the 1.1B peak to {c11['compiled_peak_gib']:.1f} GiB. The 1.1B "
+        f"steps sustained {m11['tflops']:.0f} TFLOP/s eager and {c11['compiled_tflops']:.0f} compiled (x{c11['speedup']:.2f}, "
+        f"after {c11['compile_s']:.0f} s of compiling): "
+        f"{m11['gpu_hours_320_epochs'] * m11['tflops'] / c11['compiled_tflops']:,.0f} GPU-hours for the paper's 320 epochs "
+        f"(the budget's 400 TFLOP/s assumption gives {m11['gpu_hours_320_epochs'] * m11['tflops'] / 400:,.0f}). "
         f"Fashion-MNIST trains at {sp['train_images_per_s']:,.0f} images/s "
         f"and samples at {sp['sample_images_per_s']:,.0f}; under `torchrun` (one process, NCCL, `--compile`) 1,000 steps took "
         f"{tr['wall_s']:.0f} s, and `farmer-sample --pretrained fashion-mnist --device cuda` draws with resampling CFG."
