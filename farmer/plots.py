@@ -69,21 +69,48 @@ def plot_metrics(path: str | Path, out: str | Path | None = None, window: int = 
     return fig
 
 # %% ../nbs/09_plots.ipynb #8b2c3d4e
-def plot_convergence(runs: dict[str, dict], out: str | Path | None = None):
-    "Validation BPD, prior NLL and log-det (nats / dim) against images seen, one line per run of `runs` {label: record}."
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.4))
-    for label, r in runs.items():
-        seen = lambda rows: [row[0] * r['batch_size'] / 1e6 for row in rows]
-        axes[0].plot(seen(r['curve'][1:]), [v for _, v in r['curve'][1:]], marker='o', ms=2.5, label=label)
-        if r.get('terms'):
-            axes[1].plot(seen(r['terms']), [t[2] + t[3] for t in r['terms']], label=label)
-            axes[2].plot(seen(r['terms']), [t[4] for t in r['terms']], label=label)
-    titles = ('validation BPD', "prior NLL, training log (nats / dim)", 'log-det, training log (nats / dim)')
-    for ax, title in zip(axes, titles):
-        ax.set_xlabel('images seen (millions)')
-        ax.set_title(title, fontsize=10)
-        ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
+def plot_convergence(runs: dict[str, dict], out: str | Path | None = None, baseline: str | None = None):
+    """Validation BPD, prior NLL and log-det (nats / dim) against images seen, one line per run of `runs` {label: record};
+    with `baseline` (a label of `runs`), a second row of the same three, each run minus the baseline at their common steps."""
+    fig, axes = plt.subplots(2 if baseline else 1, 3, figsize=(13, 6.6 if baseline else 3.4), squeeze=False)
+    series = (
+        lambda r: (  # per panel: {step: value}
+            {s: v for s, v in r['curve'][1:]},
+            {t[0]: t[2] + t[3] for t in r.get('terms') or []},
+            {t[0]: t[4] for t in r.get('terms') or []},
+        )
+    )
+    base = series(runs[baseline]) if baseline else None
+    for i, (label, r) in enumerate(runs.items()):
+        color = f'C{i}'
+        for j, ys in enumerate(series(r)):
+            steps = sorted(ys)
+            name = f'{label} (baseline)' if label == baseline else label
+            axes[0, j].plot(
+                [s * r['batch_size'] / 1e6 for s in steps],
+                [ys[s] for s in steps],
+                color=color,
+                label=name,
+                **(dict(marker='o', ms=2.5) if j == 0 else {}),
+            )
+            common = [s for s in steps if base and s in base[j]]
+            if common and label != baseline:
+                axes[1, j].plot(
+                    [s * r['batch_size'] / 1e6 for s in common],
+                    [ys[s] - base[j][s] for s in common],
+                    color=color,
+                    **(dict(marker='o', ms=2.5) if j == 0 else {}),
+                )
+    titles = ('validation BPD', 'prior NLL (nats / dim, training log)', 'log-det (nats / dim, training log)')
+    for i, row in enumerate(axes):
+        for ax, title in zip(row, titles):
+            ax.set_xlabel('images seen (millions)')
+            ax.set_title(title, fontsize=10)
+            ax.grid(alpha=0.3)
+            if i == 1:
+                ax.axhline(0, color='k', lw=0.6)
+                ax.set_ylabel('minus the baseline')
+    axes[0, 0].legend(fontsize=7, loc='upper right')
     fig.tight_layout()
     if out is not None:
         fig.savefig(out, dpi=120)
