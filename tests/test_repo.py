@@ -172,3 +172,27 @@ def test_chapters_build_front_to_back():
 def test_readme_is_a_front_door():
     lines = (ROOT / 'README.md').read_text().splitlines()
     assert len(lines) <= 150, f'README.md has {len(lines)} lines; details belong in the chapters'
+
+
+def test_the_claim_at_B_picks_the_variant_on_validation_and_says_whether_the_target_is_met():
+    "The README's sentence on the table at B: the FARMER row chosen by validation BPD (not test), and the 5% target."
+    from readme import at_B_prose
+
+    row = lambda val, mean, g: dict(
+        val_bpd=[val],
+        mean=mean,
+        ci=[mean - 0.01, mean + 0.01],
+        vs_af_pct=g,
+        search={'x': dict(over=dict(lr=3e-3, steps=30_000, seed=0), val_bpd=val)},
+    )
+    af = row(3.5, 3.5, None)
+    rows = lambda g: {
+        'FARMER, no split': row(3.3, 3.2, g),
+        'FARMER, token-8': row(3.4, 3.1, [9.0, 8.0, 10.0]),
+        'AF alone': af,
+    }
+    assert at_B_prose({}) == ''  # before the table exists
+    assert '(no split)' in at_B_prose(rows([6.0, 5.5, 6.5])) and 'is met' in at_B_prose(rows([6.0, 5.5, 6.5]))
+    assert 'lower, by less than that' in at_B_prose(rows([3.0, 1.0, 5.0]))
+    assert 'is not below the flow alone' in at_B_prose(rows([-2.0, -3.0, -1.0]))
+    assert 'At B = 30,000 steps' in at_B_prose(rows([6.0, 5.5, 6.5]))
