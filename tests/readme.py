@@ -10,6 +10,9 @@ chapter in FULL mode, and figures/train-throughput.json, written by `python benc
 
 import json, statistics
 from pathlib import Path
+from farmer.analysis import CLAIMS
+from farmer.budget import budget
+from farmer.config import preset
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASETS = {'digits': 'digits', 'fashion-mnist': 'Fashion-MNIST'}
@@ -44,8 +47,6 @@ def _drop(g: list[float]) -> str:
 
 def headline() -> str:
     "The headline table: likelihood against the tuned AF, the samples of the sample-recipe model, training speed."
-    from farmer.config import preset
-
     lik, smp, at_B = _load('likelihood.json'), _load('samples.json'), _load('likelihood-B.json')
     rows = {
         k: []
@@ -117,8 +118,6 @@ def headline() -> str:
 
 def claims_lines() -> str:
     "One line per claim: its text and its verdict on each dataset."
-    from farmer.analysis import CLAIMS
-
     d = _load('claims.json')
     if not any(d.get(ds) for ds in DATASETS):
         return (
@@ -148,8 +147,6 @@ def claims_lines() -> str:
 
 def likelihood_prose() -> str:
     "What the likelihood rows say, every number read from the benchmark's files (the 2,000-step table, then the long runs)."
-    from farmer.config import preset
-
     lik, long = _load('likelihood.json'), _load('likelihood-long.json')
     F, D = lik.get('fashion-mnist', {}), lik.get('digits', {})
     if 'AF alone' not in F or 'AF alone' not in D:
@@ -333,9 +330,6 @@ def gpu_prose() -> str:
     cmd = '`python bench/gpu_check.py --data-root DIR --out figures/gpu-check.json`'
     if not g:
         return f'**Verified only on CPU.** No GPU has run the CUDA path yet; {cmd} checks it in about 4 minutes.'
-    from farmer.budget import budget
-    from farmer.config import preset
-
     b, mem, sp, tr, af = g['bf16'], {m['preset']: m for m in g['memory']}, g['speed'], g['torchrun'], g['af_inverse']
     comp = {m['preset']: m for m in g.get('compile', []) if 'compiled_tflops' in m}
     f32, f32_as_bf16, bf16 = b['fp32'], b['fp32_trained_scored_bf16'], b['bf16']
