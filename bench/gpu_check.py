@@ -257,6 +257,7 @@ def main():
     want, rows = a.rows.split(',') + (['compile'] if a.smoke else []), {}  # --smoke: tracing only, seconds
     skipped = dict(error='not run (--rows)', ok=True)
     names = ('imagenet64-556m', 'imagenet256-1.1b', 'imagenet256-1.9b')
+    fit = lambda: {m['preset']: m['batch_per_gpu'] for m in rows.get('memory', []) if 'batch_per_gpu' in m}
     todo = dict(
         bf16=lambda: row(bf16_vs_fp32, dev, a.steps, a.data_root, a.smoke, a.seeds),
         af_inverse=lambda: row(af_inverse, dev, a.smoke),
@@ -266,7 +267,6 @@ def main():
             row(compiled, dev, n, a.smoke, fit().get(n, 32)) for n in names[:2]
         ],
     )
-    fit = lambda: {m['preset']: m['batch_per_gpu'] for m in rows.get('memory', []) if 'batch_per_gpu' in m}
     for key, f in todo.items():  # each row written as soon as it is done
         rows[key] = f() if key in want else ([skipped] if key in ('memory', 'compile') else skipped)
         print(f'row {key}: done', flush=True)
@@ -322,9 +322,10 @@ def main():
         if 'error' in r
         else f"| fashion-mnist | training {r['train_images_per_s']:,.0f} images/s, sampling {r['sample_images_per_s']:,.1f} images/s |"
     )
-    failed = [r for r in (rows['bf16'], rows['af_inverse'], *rows['memory'], rows['speed'], *rows['compile'])]
-    failed = [r for r in failed if not r.get('ok', True)]
-    if failed:
+    if any(
+        not r.get('ok', True)
+        for r in (rows['bf16'], rows['af_inverse'], *rows['memory'], rows['speed'], *rows['compile'])
+    ):
         raise SystemExit(1)
 
 

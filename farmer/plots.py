@@ -82,10 +82,9 @@ def plot_convergence(runs: dict[str, dict], out: str | Path | None = None, basel
     )
     base = series(runs[baseline]) if baseline else None
     for i, (label, r) in enumerate(runs.items()):
-        color = f'C{i}'
+        color, name = f'C{i}', f'{label} (baseline)' if label == baseline else label
         for j, ys in enumerate(series(r)):
             steps = sorted(ys)
-            name = f'{label} (baseline)' if label == baseline else label
             axes[0, j].plot(
                 [s * r['batch_size'] / 1e6 for s in steps],
                 [ys[s] for s in steps],
