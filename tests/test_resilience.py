@@ -44,7 +44,13 @@ def tiny_run(tmp_path_factory) -> Path:
 @pytest.mark.parametrize('sig', [signal.SIGTERM, signal.SIGINT], ids=['SIGTERM', 'SIGINT'])
 def test_a_signal_stops_with_a_checkpoint_and_resume_is_exact(tmp_path, small_run, sig):
     run = tmp_path / 'stopped'
-    p = subprocess.Popen(TRAIN + SMALL + ['--out', str(run)], stderr=subprocess.PIPE, text=True, env=ONE_THREAD)
+    p = subprocess.Popen(  # SIGINT as a terminal sends it: not ignored, even if these tests run as a background job
+        TRAIN + SMALL + ['--out', str(run)],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ONE_THREAD,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     _wait_for_step(p, run, 45)
     p.send_signal(sig)
     err = p.communicate(timeout=120)[1].strip().splitlines()
