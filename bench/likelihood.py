@@ -35,7 +35,10 @@ FARMER without the split, its best split variant on validation (the per-token re
 (both its widths), each with the learning rate searched on validation at B (seed 0) over `B_LRS`, the grid extended one
 value at a time (x1.5 or /1.5) beyond whichever edge its best value sits at until that value is interior, then seeds 1
 and 2 of the chosen setting; the rows (the format of the 2,000-step table, with each FARMER row's test BPD against the
-AF alone over seeds and, image by image, at seed 0) go to `figures/likelihood-B.json`. One such run takes about two hours
+AF alone over seeds and image by image) go to `figures/likelihood-B.json`. The image-by-image comparison cannot wait for
+the weights (a run directory does not outlive its sitting): each run at B keeps the BPD of every test image in
+`figures/likelihood-B-images.safetensors` (float32, 40 KB a run), and a FARMER row meets the AF alone on the seeds both
+have there, each image's difference averaged over those seeds. One such run takes about two hours
 here: `--max-new-runs N` stops after N runs trained now (the record keeps them; run again to go on).
     python bench/likelihood.py --budget B --datasets fashion-mnist --runs runs/likelihood-long --max-new-runs 1
     python bench/likelihood.py --datasets digits --steps 3 --runs /tmp/l --out /tmp/l.json   # a smoke run (the tests)
@@ -47,6 +50,8 @@ Fashion-MNIST needs its four IDX files under DATA_ROOT/FashionMNIST/raw/ (`farme
 import argparse, functools, json, statistics
 import torch
 from pathlib import Path
+from safetensors.torch import load_file
+from farmer.runtime import save_checkpoint
 from farmer.config import FarmerConfig, preset
 from farmer.data import ImageSet
 from farmer.model import param_counts
@@ -69,6 +74,7 @@ MODELS = {
     'factor-out': lambda ds: [dict(d_I=SPLIT[ds], redundant='normal')],
     'AF alone': lambda ds: [dict(K_I=1, d_I=None, af_width=w) for w in AF_WIDTHS[ds]],
 }
+B_IMAGES = 'likelihood-B-images.safetensors'  # beside the record: every run's per-image test BPDs at B
 B_ROWS = {  # the table at B: no split, the split variant with the best validation BPD (split chapter), the AF alone
     'FARMER, no split': MODELS['FARMER, no split'],
     'FARMER, token-8': lambda ds: [dict(d_I=SPLIT[ds], redundant='gmm-token')],
@@ -100,8 +106,9 @@ def model_row(
     runs_dir = root / ds
     short = dict(steps=steps, eval_every=steps, warmup=0) if steps else {}
     length = dict(steps=steps or B_STEPS) if at_B else {}  # named in the run's directory: not the 2,000-step runs
+    images = record.with_name(B_IMAGES) if at_B and record else None
     train = lambda over: recorded_run(
-        preset(ds, **{**over, **short}), runs_dir / slug(over), record, data_root=data_root, compile=not steps
+        preset(ds, **{**over, **short}), runs_dir / slug(over), record, data_root, images, compile=not steps
     )
 
     def val_bpd(arch: dict, lr: float) -> float:
@@ -149,13 +156,18 @@ def lr_search(val_bpd, grid, grow: bool = False) -> dict[float, float]:
         grid = sorted(grid + [float(f'{nxt:.3g}')])
 
 
-def recorded_run(cfg: FarmerConfig, out: Path, record: Path | None, data_root: str | None, **train_kw) -> dict:
+def recorded_run(
+    cfg: FarmerConfig, out: Path, record: Path | None, data_root: str | None, images: Path | None = None, **train_kw
+) -> dict:
     """The summary of run `out` trained with `cfg`: from `record` (`{dataset: {run name: {config, summary}}}`) when it holds
-    this run with this config, else from `ensure_run` (reused, resumed or trained now) and then added to the record."""
+    this run with this config, else from `ensure_run` (reused, resumed or trained now) and then added to the record.
+    `images`: also keep the run's per-image test BPDs there (`keep_test_bpds`)."""
     read = lambda: json.loads(record.read_text()) if record and record.is_file() else {}
     r = read().get(cfg.dataset, {}).get(out.name)
     have = FarmerConfig.from_dict(r['config']).to_dict() if r else None  # a field added since has its default
     if r and not config_diff(have, cfg.to_dict()) and ('curve' in r['summary'] or not out.is_dir()):
+        if images:
+            keep_test_bpds(images, cfg, out, r['summary'], data_root)
         return r['summary']
     if NEW_RUNS['left'] is not None and not (out / 'summary.json').is_file():  # a run to train (or finish) now
         if NEW_RUNS['left'] <= 0:
@@ -173,7 +185,27 @@ def recorded_run(cfg: FarmerConfig, out: Path, record: Path | None, data_root: s
         tmp = record.with_name(record.name + '.tmp')
         tmp.write_text(json.dumps(runs, indent=1))
         tmp.replace(record)
+    if images:
+        keep_test_bpds(images, cfg, out, s, data_root)
     return s
+
+
+def keep_test_bpds(images: Path, cfg: FarmerConfig, out: Path, summary: dict, data_root) -> None:
+    """Add run `out`'s per-image test BPDs `[N]` to the safetensors file `images` (key `<dataset>/<run name>`), from the
+    run's `test_bpds.safetensors` or, for a run finished before that file existed, by scoring its best weights again; a
+    run already kept, or whose directory is gone, is left as it is. Their mean must be the run's recorded test BPD."""
+    kept = load_file(images) if images.is_file() else {}
+    key = f'{cfg.dataset}/{out.name}'
+    if key in kept or not (out / 'best.safetensors').is_file():
+        return
+    f = out / 'test_bpds.safetensors'
+    v = load_file(f)['bpd'] if f.is_file() else test_bpds(out, run_splits(cfg, data_root)['test'])
+    if abs(v.mean().item() - summary['test_bpd']) > 1e-4:
+        raise RuntimeError(f"{out}: its test images score {v.mean().item():.5f}, its summary {summary['test_bpd']:.5f}")
+    images.parent.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(
+        images, kept | {key: v.float()}, dict(about='per-image test BPD of each run at B (bench/likelihood.py)')
+    )
 
 
 def learning_curve(metrics: Path, tail: float = 0.1) -> dict:
@@ -225,17 +257,34 @@ def paired_test(runs: dict[str, Path], data_root, farmer: str = 'FARMER, no spli
     if not (a and f and (a / 'best.safetensors').is_file() and (f / 'best.safetensors').is_file()):
         return None
     test = run_splits(FarmerConfig.from_dict(json.loads((f / 'config.json').read_text())), data_root)['test']
-    va, vf = test_bpds(a, test), test_bpds(f, test)
+    return paired(test_bpds(a, test), test_bpds(f, test))
+
+
+def paired(va: torch.Tensor, vf: torch.Tensor, **extra) -> dict:
+    "Per-image test BPDs of the AF alone and of FARMER `[N]`: the mean difference FARMER - AF, its 95% t-interval over images."
     e = effect(va.tolist(), vf.tolist(), paired=True, better='lower')  # positive: FARMER lower (better)
     return dict(
         diff=-e['effect'],
         lo=-e['hi'],
         hi=-e['lo'],
         images=len(va),  # FARMER - AF, bits per dimension
+        **extra,
         farmer_lower_share=(vf < va).float().mean().item(),
         af_mean=va.mean().item(),
         farmer_mean=vf.mean().item(),
     )
+
+
+def paired_kept(images: Path, ds: str, rows: dict, farmer: str, steps: int) -> dict | None:
+    """FARMER (row `farmer` of the table at B `rows`) against the AF alone image by image, from the per-image test BPDs kept
+    in `images`: on the seeds both rows' chosen settings have there, each image's difference FARMER - AF averaged over
+    those seeds, and its mean with a 95% t-interval over images. None before a seed of both is kept."""
+    kept = load_file(images) if images.is_file() else {}
+    key = lambda name, s: f"{ds}/{slug(dict(rows[name]['chosen'], steps=steps, seed=s))}"
+    seeds = [s for s in SEEDS if key(farmer, s) in kept and key('AF alone', s) in kept]
+    if not seeds:
+        return None
+    return paired(*(torch.stack([kept[key(n, s)] for s in seeds]).mean(0) for n in ('AF alone', farmer)), seeds=seeds)
 
 
 def test_bpds(run: Path, test: ImageSet) -> torch.Tensor:
@@ -305,11 +354,10 @@ def run_stage(a, path: Path, record: Path):
             rows = result.setdefault(ds, {}) | {name: row}
             result[ds] = {n: rows[n] for n in sorted(rows, key=lambda n: list(rows_of).index(n))}  # in table order
             add_gains(result[ds])
-            if a.budget == 'B':  # image by image at seed 0, while the runs are on disk
-                seed0 = lambda r: Path(a.runs) / ds / slug(dict(r['chosen'], steps=a.steps or B_STEPS, seed=0))
+            if a.budget == 'B' and 'AF alone' in result[ds]:  # image by image, from the kept per-image test BPDs
                 for n, r in result[ds].items():
                     if n != 'AF alone' and (
-                        pair := paired_test({k: seed0(v) for k, v in result[ds].items()}, a.data_root, n)
+                        pair := paired_kept(record.with_name(B_IMAGES), ds, result[ds], n, a.steps or B_STEPS)
                     ):
                         r['vs_af_paired'] = pair
             path.parent.mkdir(exist_ok=True)

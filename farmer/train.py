@@ -137,7 +137,8 @@ def train(
 
 # %% ../nbs/12_train.ipynb #da02b108
 def _finish(out: Path, cfg: FarmerConfig, state: dict, test: ImageSet, dev, workers: int) -> dict:
-    "Score the best weights on the test split (once), plot the curves, write `summary.json`."
+    """Score the best weights on the test split (once), plot the curves, write `summary.json`, and each test image's BPD
+    `[N]` to `test_bpds.safetensors`: two runs scored with the same noise per image compare image by image from those."""
     final = [r for r in read_jsonl(out / 'metrics.jsonl') if 'val_bpd' in r][-1]
     per_image = heldout_bpds(load_run_model(out, 'best', dev), test, dev, workers=workers)
     test_bpd, test_se = mean_se(per_image)
@@ -158,6 +159,7 @@ def _finish(out: Path, cfg: FarmerConfig, state: dict, test: ImageSet, dev, work
     )
     (out / 'figures').mkdir(exist_ok=True)
     plot_metrics(out / 'metrics.jsonl', out / 'figures' / 'loss.png')
+    save_checkpoint(out / 'test_bpds.safetensors', dict(bpd=per_image), dict(split='test', images=len(per_image)))
     (out / 'summary.json').write_text(json.dumps(summary, indent=1))
     return summary
 

@@ -239,7 +239,8 @@ def at_B_prose(rows: dict) -> str:
         f"({name.removeprefix('FARMER, ')}) reaches {best['mean']:.3f} [{best['ci'][0]:.3f}, {best['ci'][1]:.3f}] test BPD "
         f"and the AF alone {af['mean']:.3f} [{af['ci'][0]:.3f}, {af['ci'][1]:.3f}]: FARMER is {_drop(g)} than the AF "
         + (
-            f"(image by image at seed 0: {pair['diff']:+.3f} bits per dimension [{pair['lo']:+.3f}, {pair['hi']:+.3f}]). "
+            f"(image by image, averaged over seeds {', '.join(map(str, pair['seeds']))}: {pair['diff']:+.3f} bits per "
+            f"dimension [{pair['lo']:+.3f}, {pair['hi']:+.3f}] over {pair['images']:,} test images). "
             if pair
             else '. '
         )

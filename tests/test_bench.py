@@ -178,6 +178,39 @@ def test_likelihood_at_B_trains_as_many_runs_as_allowed_and_goes_on(tmp_path):
     assert set(L.B_LRS) <= set(lrs) and len(row['test_bpd']) == 3 and len(record()) == len(lrs) + 2
     lr = row['chosen']['lr']
     assert lrs[0] < lr < lrs[-1] or lr * L.LR_STEP > L.LR_RANGE[1] or lr / L.LR_STEP < L.LR_RANGE[0], (lr, lrs)
+    # every run at B keeps its per-image test BPDs, whose mean is the run's recorded test BPD, for the paired comparison
+    from safetensors.torch import load_file
+
+    kept = load_file(tmp_path / 'figures' / L.B_IMAGES)
+    assert sorted(kept) == sorted(f'digits/{k}' for k in record())
+    for k, r in record().items():
+        v = kept[f'digits/{k}']
+        assert v.shape == (row['test_images'],) and abs(v.mean().item() - r['summary']['test_bpd']) < 1e-5, k
+
+
+def test_paired_comparison_at_B_uses_the_seeds_both_rows_kept(tmp_path):
+    "Image by image at B: each image's FARMER - AF difference averaged over the seeds both rows kept, then over images."
+    sys.path.insert(0, str(ROOT / 'bench'))
+    import likelihood as L
+    from farmer.runtime import save_checkpoint
+    from safetensors.torch import load_file
+
+    rows = {'AF alone': dict(chosen=dict(K_I=1, af_width=8, lr=0.1)), 'FARMER, no split': dict(chosen=dict(lr=0.2))}
+    key = lambda name, s: f"digits/{L.slug(dict(rows[name]['chosen'], steps=5, seed=s))}"
+    g = torch.Generator().manual_seed(0)
+    af = {s: 4 + torch.rand(200, generator=g) for s in (0, 1, 2)}
+    farmer = {s: af[s] - 0.1 + 0.05 * torch.randn(200, generator=g) for s in (0, 1)}  # seed 2 not trained yet
+    images = tmp_path / L.B_IMAGES
+    assert L.paired_kept(images, 'digits', rows, 'FARMER, no split', 5) is None  # nothing kept yet
+    save_checkpoint(images, {key('AF alone', s): v for s, v in af.items()}, {})
+    assert L.paired_kept(images, 'digits', rows, 'FARMER, no split', 5) is None  # no seed of both
+    save_checkpoint(images, load_file(images) | {key('FARMER, no split', s): v for s, v in farmer.items()}, {})
+    p = L.paired_kept(images, 'digits', rows, 'FARMER, no split', 5)
+    d = (farmer[0] - af[0] + farmer[1] - af[1]) / 2  # seeds 0 and 1 only
+    assert p['seeds'] == [0, 1] and p['images'] == 200
+    assert p['diff'] == pytest.approx(d.mean().item(), abs=1e-6) and p['lo'] < p['diff'] < p['hi']
+    assert p['hi'] - p['lo'] == pytest.approx(2 * 1.972 * d.std().item() / math.sqrt(200), rel=0.01)  # t(199) interval
+    assert p['farmer_lower_share'] == pytest.approx((d < 0).float().mean().item())
 
 
 def test_run_times_sums_finished_runs_per_group(tmp_path):

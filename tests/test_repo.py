@@ -196,3 +196,8 @@ def test_the_claim_at_B_picks_the_variant_on_validation_and_says_whether_the_tar
     assert 'lower, by less than that' in at_B_prose(rows([3.0, 1.0, 5.0]))
     assert 'is not below the flow alone' in at_B_prose(rows([-2.0, -3.0, -1.0]))
     assert 'At B = 30,000 steps' in at_B_prose(rows([6.0, 5.5, 6.5]))
+    r = rows([6.0, 5.5, 6.5])
+    r['FARMER, no split']['vs_af_paired'] = dict(diff=-0.2, lo=-0.25, hi=-0.15, images=10_000, seeds=[1, 2])
+    assert 'averaged over seeds 1, 2: -0.200 bits per dimension [-0.250, -0.150] over 10,000 test images' in at_B_prose(
+        r
+    )
