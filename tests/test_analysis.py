@@ -187,7 +187,7 @@ def test_ensure_run_restarts_a_run_stopped_before_its_first_checkpoint(tmp_path)
     cfg = _tiny_run(steps=6, eval_every=3, warmup=1, batch_size=16)
     run = tmp_path / 'run'
     first = ensure_run(cfg, run, progress=False)
-    for name in ('summary.json', 'checkpoint.safetensors'):
+    for name in ('summary.json', 'test_bpds.safetensors', 'checkpoint.safetensors'):  # the first two: at the end
         (run / name).unlink()
     shutil.rmtree(run / 'figures')  # written at the end
     lines = (run / 'metrics.jsonl').read_text().splitlines()
