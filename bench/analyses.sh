@@ -9,9 +9,12 @@
 #
 #   bash bench/analyses.sh                  # digits, then fashion-mnist
 #   bash bench/analyses.sh fashion-mnist    # one dataset
+#   FARMER_BUDGET=B bash bench/analyses.sh  # the sampling-knobs chapter (22) on the Fashion-MNIST models kept at budget B
+#                                           # in data/budget-B/ (`python bench/sample_models.py` trains them; none here)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-datasets=${*:-digits fashion-mnist}
+if [ "${FARMER_BUDGET:-short}" = B ]; then default=fashion-mnist chapters=(nbs/22_*.ipynb); else default="digits fashion-mnist" chapters=(nbs/2[0-3]_*.ipynb); fi
+datasets=${*:-$default}
 start=$(date +%s)
 # The Fashion-MNIST chapter model (`fashion-mnist-samples`, seeds 0-2) is the split study's no-split row: the same config,
 # so its runs are reused when they exist (ensure_run refuses them if the configs ever differ).
@@ -22,7 +25,7 @@ done
 for ds in $datasets; do
   python -c "from farmer.data import load_dataset as L; [L('$ds', s, download=True) for s in ('train', 'test')]"
   tmp=$(mktemp -d)
-  for nb in nbs/2[0-3]_*.ipynb; do
+  for nb in "${chapters[@]}"; do
     if [ "$ds" = fashion-mnist ]; then out=(--inplace); else out=(--output-dir "$tmp"); fi
     echo "== $ds: $nb ($(( ($(date +%s) - start) / 60 )) min so far)"
     FARMER_ANALYSIS_DATA=$ds MPLBACKEND=Agg jupyter nbconvert --to notebook --execute --ExecutePreprocessor.timeout=-1 "${out[@]}" "$nb"

@@ -55,12 +55,11 @@ from farmer.runtime import save_checkpoint
 from farmer.config import FarmerConfig, preset
 from farmer.data import ImageSet
 from farmer.model import param_counts
-from farmer.analysis import ensure_run, effect
+from farmer.analysis import B_STEPS, ensure_run, effect  # B_STEPS: B on Fashion-MNIST (neither long curve flattened)
 from farmer.runtime import config_diff, pick_device
 from farmer.runs import heldout_bpds, load_run_model, run_splits
 
 LRS = (1e-3, 2e-3, 3e-3)
-B_STEPS = 30_000  # B on Fashion-MNIST: neither long curve flattened within LONG_STEPS (figures/likelihood-long.json)
 B_LRS = (2e-3, 3e-3, 4.5e-3)  # the 2,000-step search chose 3e-3, the edge of LRS: at B the grid starts around it
 LR_STEP, LR_RANGE = 1.5, (1e-4, 2e-2)  # a grid grows by this factor beyond the edge its best sits at, within this range
 LONG_STEPS = 30_000  # the longest budget: B is looked for inside it

@@ -18,13 +18,13 @@ from .config import FarmerConfig, preset
 from .data import to_model_space
 from .runtime import config_diff, model_device
 from .train import train
-from .runs import load_run_model
+from .runs import load_pretrained, load_run_model, model_manifest
 
 # %% auto #0
-__all__ = ['FAST_STEPS', 'ANALYSIS_DATA', 'SEEDS', 'CLASS_NAMES', 'ABLATION_CORE', 'CLAIMS', 'CLAIM_COLUMNS', 'ensure_run',
-           'Analysis', 'project_root', 'analysis_setup', 'default_model', 'split_model', 'ablation_rows',
-           'laplacian_variance', 'ssim', 'effect', 'verdict', 'record_claim', 'claims_table', 'k1_flow_nll',
-           'redundancy_r2', 'redundant_share']
+__all__ = ['FAST_STEPS', 'ANALYSIS_DATA', 'SEEDS', 'B_STEPS', 'B_MODELS', 'KEPT', 'CLASS_NAMES', 'ABLATION_CORE', 'CLAIMS',
+           'CLAIM_COLUMNS', 'ensure_run', 'Analysis', 'b_config', 'project_root', 'analysis_setup', 'kept_model',
+           'default_model', 'split_model', 'ablation_rows', 'laplacian_variance', 'ssim', 'effect', 'verdict',
+           'record_claim', 'claims_table', 'k1_flow_nll', 'redundancy_r2', 'redundant_share']
 
 # %% ../nbs/17_analysis.ipynb #8744b922
 def ensure_run(cfg: FarmerConfig, out: str | Path, **train_kw) -> dict:
@@ -61,6 +61,13 @@ ANALYSIS_DATA = {  # dataset -> the chapter model (sample recipe, `SEEDS`), the 
     ),
 }
 SEEDS = (0, 1, 2)  # model seeds of the chapter model (FAST: the first)
+B_STEPS = 30_000  # budget B on Fashion-MNIST: no validation curve flattens within it (the training chapter)
+B_MODELS = {  # the sample-recipe models at budget B: row -> (overrides of the chapter model's preset, model seeds)
+    'no-split': (dict(d_I=None), SEEDS),  # the chapter model
+    'token-8': (dict(d_I=8, redundant='gmm-token'), (0, 1)),  # the split with a redundant GMM per token (ours)
+    'pixel-8': (dict(d_I=8), (0, 1)),  # the paper's split
+}
+KEPT = Path('data') / 'budget-B'  # where their weights are kept, under the repository (`bench/sample_models.py`)
 CLASS_NAMES = {
     'digits': tuple('0123456789'),
     'fashion-mnist': (
@@ -85,12 +92,29 @@ class Analysis:
     fast: bool
     root: Path  # runs/ and figures/ live here
     dataset: str = 'digits'  # a key of ANALYSIS_DATA
+    budget: str = 'short'  # 'short': each chapter's own schedule; 'B': the models kept at budget B (Fashion-MNIST)
 
     def __post_init__(self):
         if self.dataset not in ANALYSIS_DATA:
             raise ValueError(
                 f"no analysis recipe for dataset {self.dataset!r}; choose one of: {', '.join(ANALYSIS_DATA)}"
             )
+        if self.budget not in ('short', 'B'):
+            raise ValueError(f"budget must be 'short' or 'B', got {self.budget!r}")
+        if self.budget == 'B' and (self.fast or self.dataset != 'fashion-mnist'):
+            raise ValueError(
+                f"budget B is measured on fashion-mnist in FULL mode only (its models are kept in {KEPT}), not on "
+                f"{self.dataset}{' in FAST mode' if self.fast else ''}: unset FARMER_FAST and FARMER_ANALYSIS_DATA"
+            )
+
+    @property
+    def column(self) -> str:
+        "The dataset, with '-B' at budget B: this analysis's key in `claims.json` and `samples.json`, and its figures' suffix."
+        return self.dataset + ('-B' if self.budget == 'B' else '')
+
+    @property
+    def kept(self) -> Path:
+        return self.root / KEPT
 
     @property
     def runs(self) -> Path:
@@ -117,22 +141,31 @@ class Analysis:
         return self._config('recipe', **overrides)
 
     def model_config(self, seed: int = 0) -> FarmerConfig:
-        "The chapter model of the dataset (its sample recipe) with `seed`, shortened to `FAST_STEPS` in FAST mode."
-        return self._config('model', seed=seed)
+        "The chapter model of the dataset (its sample recipe) with `seed`: `FAST_STEPS` in FAST mode, `B_STEPS` at budget B."
+        return b_config('no-split', seed) if self.budget == 'B' else self._config('model', seed=seed)
 
     def run_dir(self, row: str = 'full', seed: int = 0) -> Path:
-        return self.runs / 'analysis' / self.dataset / f'{row}-seed{seed}'
+        return self.runs / 'analysis' / self.column / f'{row}-seed{seed}'
 
     def figure(self, fig, name: str) -> Path:
-        "Save matplotlib `fig` as figures/`name`-`dataset`.png (dpi 120), show it inline in a notebook, and return the path."
+        "Save matplotlib `fig` as figures/`name`-`column`.png (dpi 120), show it inline in a notebook, and return the path."
         self.figures.mkdir(parents=True, exist_ok=True)
-        fig.savefig(p := self.figures / f'{name}-{self.dataset}.png', dpi=120, bbox_inches='tight')
+        fig.savefig(p := self.figures / f'{name}-{self.column}.png', dpi=120, bbox_inches='tight')
         if in_ipython():  # inline whatever the backend (the analyses run headless)
             from IPython.display import Image, display
 
             display(Image(filename=str(p)))  # the saved PNG: inline under any backend, Agg included
         plt.close(fig)
         return p
+
+
+def b_config(
+    row: str, seed: int, base: str = 'fashion-mnist-samples', steps: int = B_STEPS, eval_every: int = 1000
+) -> FarmerConfig:
+    "Model `seed` of `B_MODELS` row `row`: the chapter model's preset `base` with the row's flags, trained `steps` steps."
+    if row not in B_MODELS:
+        raise ValueError(f"no model {row!r} at budget B; choose one of: {', '.join(B_MODELS)}")
+    return preset(base, steps=steps, eval_every=eval_every, seed=seed, **B_MODELS[row][0])
 
 
 def project_root(start: Path | None = None) -> Path:
@@ -145,25 +178,47 @@ def project_root(start: Path | None = None) -> Path:
     )
 
 
-def analysis_setup(fast: bool | None = None, dataset: str | None = None) -> Analysis:
-    "FAST (env FARMER_FAST=1, or `fast=True`): a temporary root, digits; FULL: the repository, fashion-mnist (env FARMER_ANALYSIS_DATA overrides)."
+def analysis_setup(fast: bool | None = None, dataset: str | None = None, budget: str | None = None) -> Analysis:
+    """FAST (env FARMER_FAST=1, or `fast=True`): a temporary root, digits; FULL: the repository, fashion-mnist (env
+    FARMER_ANALYSIS_DATA overrides); budget 'short', or 'B' (env FARMER_BUDGET=B: the models kept at budget B)."""
     fast = os.environ.get('FARMER_FAST') == '1' if fast is None else fast
     dataset = dataset or os.environ.get('FARMER_ANALYSIS_DATA') or ('digits' if fast else 'fashion-mnist')
+    budget = budget or os.environ.get('FARMER_BUDGET') or 'short'
     return (
-        Analysis(True, Path(tempfile.mkdtemp(prefix='farmer-fast-')), dataset)
+        Analysis(True, Path(tempfile.mkdtemp(prefix='farmer-fast-')), dataset, budget)
         if fast
-        else Analysis(False, project_root(), dataset)
+        else Analysis(False, project_root(), dataset, budget)
     )
 
 # %% ../nbs/17_analysis.ipynb #6ba2c39e
+def kept_model(a: Analysis, row: str, seed: int = 0, device: str = 'cpu'):
+    "Model `seed` of `B_MODELS` row `row` as kept in `a.kept` (fp32, eval mode); a `ValueError` saying how to get it otherwise."
+    name = f'{row}-seed{seed}'
+    if name not in model_manifest(a.kept):
+        raise ValueError(
+            f"{name} is not kept in {a.kept}: train and keep it with `python bench/sample_models.py` (about two hours)"
+        )
+    model = load_pretrained(name, device, a.kept)
+    if diff := config_diff(model.cfg.to_dict(), b_config(row, seed).to_dict()):
+        raise ValueError(f"{a.kept}/model-{name}.safetensors was trained with {diff[0]}={diff[1]!r}, not {diff[2]!r}")
+    return model
+
+
 def default_model(a: Analysis, seed: int = 0, device: str = 'cpu'):
-    "The chapter model of `a`'s dataset with `seed` (trained now if missing): best weights, eval mode."
+    "The chapter model of `a`'s dataset with `seed` (trained now if missing; at budget B, the kept one): best weights, eval mode."
+    if a.budget == 'B':
+        return kept_model(a, 'no-split', seed, device)
     ensure_run(a.model_config(seed), a.run_dir('model', seed), progress=False, compile=not a.fast)
     return load_run_model(a.run_dir('model', seed), 'best', device)
 
 
-def split_model(a: Analysis, seed: int = 0, device: str = 'cpu'):
-    "A model of `a`'s dataset with the informative/redundant split: the chapter model if it has one, else the `full` ablation row."
+def split_model(a: Analysis, seed: int | None = None, device: str = 'cpu'):
+    """A model of `a`'s dataset with the informative/redundant split: the chapter model if it has one, else the `full`
+    ablation row; at B the paper's split `pixel-8` as kept (`seed` None: 0, at B the first seed kept)."""
+    if a.budget == 'B':
+        kept = [s for s in B_MODELS['pixel-8'][1] if f'pixel-8-seed{s}' in model_manifest(a.kept)]
+        return kept_model(a, 'pixel-8', kept[0] if seed is None and kept else seed or 0, device)
+    seed = seed or 0
     if a.model_config().dim_R > 0:
         return default_model(a, seed, device)
     ensure_run(a.config(seed=seed), a.run_dir('full', seed), progress=False, compile=not a.fast)
@@ -266,7 +321,8 @@ CLAIMS = (
 CLAIM_COLUMNS = {
     'digits': 'digits (8×8, d = 4)',
     'fashion-mnist': 'Fashion-MNIST (28×28, d = 49)',
-}  # the table's columns
+    'fashion-mnist-B': 'Fashion-MNIST at budget B (30,000 steps)',
+}  # the table's columns (a budget column only once it holds a verdict)
 
 
 def record_claim(
@@ -279,7 +335,7 @@ def record_claim(
     effects: dict | None = None,
     reproduces: str | None = None,
 ) -> dict:
-    "Merge one verdict for `a.dataset` into `a.claims` (JSON) and return it: from named `effects` {name: `effect(...)`}, or `reproduces` ('yes'/'no') for exact checks."
+    "Merge one verdict for `a.column` (the dataset, and the budget if B) into `a.claims` (JSON) and return it: from named `effects` {name: `effect(...)`}, or `reproduces` ('yes'/'no') for exact checks."
     if key not in CLAIMS:
         raise ValueError(f"unknown claim {key!r}; choose one of: {', '.join(CLAIMS)}")
     if (reproduces is None) == (not effects):
@@ -287,7 +343,7 @@ def record_claim(
     if reproduces not in (None, 'yes', 'no'):
         raise ValueError(f"reproduces must be 'yes' or 'no', got {reproduces!r}")
     d = json.loads(a.claims.read_text()) if a.claims.is_file() else {}
-    e = d.setdefault(a.dataset, {})[key] = dict(
+    e = d.setdefault(a.column, {})[key] = dict(
         claim=claim,
         paper=paper,
         ours=ours,
@@ -309,13 +365,14 @@ def _interval(name: str, e: dict) -> str:
 
 
 def claims_table(path: str | Path) -> str:
-    "The Markdown table of the claims recorded in `path`: one row per claim (`CLAIMS` order), one column per dataset."
+    "The Markdown table of the claims recorded in `path`: one row per claim (`CLAIMS` order), one column per dataset (and budget B, once measured)."
     d = json.loads(Path(path).read_text())
     if not any(d.get(ds) for ds in CLAIM_COLUMNS):
         return (
             'No claim measured yet: `bash bench/analyses.sh` runs the analysis chapters in FULL mode and records them.'
         )
-    first = lambda k, f: next((d[ds][k][f] for ds in CLAIM_COLUMNS if k in d.get(ds, {})), '')
+    cols = {ds: t for ds, t in CLAIM_COLUMNS.items() if not ds.endswith('-B') or d.get(ds)}
+    first = lambda k, f: next((d[ds][k][f] for ds in cols if k in d.get(ds, {})), '')
 
     def cell(ds, k):
         if not (e := d.get(ds, {}).get(k)):
@@ -323,13 +380,13 @@ def claims_table(path: str | Path) -> str:
         return f"**{e['reproduces']}**: {e['ours']}" + ''.join(f"; {_interval(n, v)}" for n, v in e['effects'].items())
 
     rows = [
-        f"| claim | paper | {' | '.join(CLAIM_COLUMNS.values())} | evidence |",
-        '|---' * (len(CLAIM_COLUMNS) + 3) + '|',
+        f"| claim | paper | {' | '.join(cols.values())} | evidence |",
+        '|---' * (len(cols) + 3) + '|',
     ]
     rows += [
-        f"| {first(k, 'claim')} | {first(k, 'paper')} | {' | '.join(cell(ds, k) for ds in CLAIM_COLUMNS)} | {first(k, 'where')} |"
+        f"| {first(k, 'claim')} | {first(k, 'paper')} | {' | '.join(cell(ds, k) for ds in cols)} | {first(k, 'where')} |"
         for k in CLAIMS
-        if any(k in d.get(ds, {}) for ds in CLAIM_COLUMNS)
+        if any(k in d.get(ds, {}) for ds in cols)
     ]
     return '\n'.join(rows)
 

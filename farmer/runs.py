@@ -16,7 +16,8 @@ from .loop import ordered_loader
 
 # %% auto #0
 __all__ = ['DATA_DIR', 'PRETRAINED', 'run_splits', 'check_run_dir', 'heldout_bpds', 'mean_se', 'heldout_bpd', 'load_run_model',
-           'model_from_weights', 'sha256', 'pretrained_path', 'load_pretrained', 'check_split', 'export_pretrained']
+           'model_from_weights', 'model_manifest', 'sha256', 'pretrained_path', 'load_pretrained', 'check_split',
+           'export_pretrained']
 
 # %% ../nbs/11_runs.ipynb #7a1c0006
 def run_splits(cfg: FarmerConfig, root: str | None = None, download: bool = False) -> dict[str, ImageSet]:
@@ -114,7 +115,8 @@ PRETRAINED = {  # shipped model -> what it is
 }
 
 
-def _manifest(root: Path = DATA_DIR) -> dict:
+def model_manifest(root: Path = DATA_DIR) -> dict:
+    "The models `root` holds (its `models.json`): name -> SHA-256, size, dtype, the scores they were checked with."
     p = root / 'models.json'
     return json.loads(p.read_text()) if p.is_file() else {}
 
@@ -129,10 +131,14 @@ def sha256(path: str | Path) -> str:
 
 
 def pretrained_path(name: str, root: Path = DATA_DIR) -> Path:
-    "The weights file of shipped model `name`, checked against its SHA-256 in `models.json` (one `ValueError` otherwise)."
-    if name not in PRETRAINED:
+    """The weights file of model `name` in `root`, checked against its SHA-256 in `models.json` (one `ValueError`
+    otherwise). In `DATA_DIR` the names are `PRETRAINED`'s; another root (the analyses' kept models) holds what its
+    `models.json` lists."""
+    if root == DATA_DIR and name not in PRETRAINED:
         raise ValueError(f"no shipped model {name!r}; the shipped models are: {', '.join(PRETRAINED)}")
-    path, rec = root / f'model-{name}.safetensors', _manifest(root).get(name)
+    if root != DATA_DIR and name not in (known := model_manifest(root)):
+        raise ValueError(f"no model {name!r} in {root}; it holds: {', '.join(known) or 'none'}")
+    path, rec = root / f'model-{name}.safetensors', model_manifest(root).get(name)
     if rec is None or not path.is_file():
         raise ValueError(
             f"{path} is not in this installation; export it with farmer.runs.export_pretrained(run, {name!r})"
@@ -161,8 +167,9 @@ def export_pretrained(
     check_images: int = 1000,
     data_root: str | None = None,
     root: Path = DATA_DIR,
+    about: str | None = None,
 ) -> dict:
-    "Ship the best weights of `run` as model `name`, stored in `dtype`; returns (and records in `models.json`) its entry."
+    "Ship the best weights of `run` as model `name` in `root`, stored in `dtype`; returns (and records in `root`'s `models.json`) its entry."
     model = load_run_model(run)
     half = {k: v.to(dtype) if v.is_floating_point() else v for k, v in model.state_dict().items()}
     rounded = model_from_weights(half, model.cfg.to_dict())
@@ -180,7 +187,7 @@ def export_pretrained(
         check_bpd_fp32=bpd_fp32,
         test_bpd=summary.get('test_bpd'),
         steps=model.cfg.recipe.steps,
-        about=PRETRAINED.get(name, ''),
+        about=PRETRAINED.get(name, '') if about is None else about,
     )
-    (root / 'models.json').write_text(json.dumps(_manifest(root) | {name: rec}, indent=1) + '\n')
+    (root / 'models.json').write_text(json.dumps(model_manifest(root) | {name: rec}, indent=1) + '\n')
     return rec

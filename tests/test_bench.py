@@ -213,6 +213,36 @@ def test_paired_comparison_at_B_uses_the_seeds_both_rows_kept(tmp_path):
     assert p['farmer_lower_share'] == pytest.approx((d < 0).float().mean().item())
 
 
+@pytest.mark.slow
+def test_sample_models_keep_each_run_once(tmp_path):
+    "One run per call: trained, scored over training and on test, kept as fp16 weights that load with its config."
+    sys.path.insert(0, str(ROOT / 'bench'))
+    import sample_models as S
+    from farmer.analysis import b_config
+    from farmer.runs import load_pretrained, model_manifest
+
+    kept, rec = tmp_path / 'kept', tmp_path / 'rec.json'
+    cmd = [sys.executable, str(ROOT / 'bench' / 'sample_models.py'), '--preset', 'digits-samples', '--rows', 'no-split']
+    cmd += ['--steps', '4', '--eval-every', '2', '--every', '2', '--n', '20', '--runs', str(tmp_path / 'runs')]
+    cmd += ['--kept', str(kept), '--record', str(rec), '--max-new-runs', '1']
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0 and 'run the same command again' in r.stdout, r.stderr[-3000:]
+    cfg = lambda seed: b_config('no-split', seed, 'digits-samples', 4, 2)
+    assert list(model_manifest(kept)) == ['no-split-seed0'] and load_pretrained('no-split-seed0', root=kept).cfg == cfg(
+        0
+    )
+    e = json.loads(rec.read_text())['no-split-seed0']
+    assert sorted(e['points']) == ['2', '4'] and e['test']['seed'] == 0 and e['seed'] == 1
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=900)  # the next call: seed 0 is kept, seed 1 trains
+    assert r.returncode == 0 and 'no-split-seed0   kept' in r.stdout and 'no-split-seed1: kept' in r.stdout, r.stdout
+    assert list(model_manifest(kept)) == ['no-split-seed0', 'no-split-seed1']
+    assert S.shipped_as(cfg(1), kept) == 'no-split-seed1' and S.shipped_as(cfg(2), kept) is None
+    # a record from before a config field existed (its default then) still counts as the same run; another config does not
+    old = {k: v for k, v in cfg(2).to_dict().items() if k != 'head_lr'}
+    assert S.status('x', cfg(2), kept, {'x': dict(test={}, config=old)}) == 'recorded'
+    assert S.status('x', cfg(2), kept, {'x': dict(test={}, config=cfg(1).to_dict())}) is None
+
+
 def test_run_times_sums_finished_runs_per_group(tmp_path):
     "The training time the README quotes: each group's finished runs summed, an unfinished run (no summary) left out."
     sys.path.insert(0, str(ROOT / 'bench'))

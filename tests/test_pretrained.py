@@ -1,15 +1,23 @@
-"""The models shipped in data/ (`farmer.runs.PRETRAINED`): each file matches its SHA-256, loads, scores its recorded BPD
-on its fixed test subset to 1e-3 bits (so a change to the model code that moves the numbers fails here), and
-`farmer-sample --pretrained` draws from it with no training."""
+"""The models shipped in data/ (`farmer.runs.PRETRAINED`) and those the analyses keep at budget B in data/budget-B/
+(`farmer.analysis.B_MODELS`): each file matches its SHA-256, loads, scores its recorded BPD on its fixed test subset to
+1e-3 bits (so a change to the model code that moves the numbers fails here), and `farmer-sample --pretrained` draws
+from a shipped one with no training."""
 
 import os
 import numpy as np
 import pytest
 import torch
 from conftest import run_cli
-from farmer.runs import DATA_DIR, PRETRAINED, _manifest, check_split, heldout_bpd, load_pretrained, sha256
+from farmer.analysis import B_MODELS, KEPT, b_config
+from farmer.runs import DATA_DIR, PRETRAINED, model_manifest, check_split, heldout_bpd, load_pretrained, sha256
+from readme import ROOT
 
-SHIPPED = _manifest()
+SHIPPED = model_manifest()
+KEPT_B = model_manifest(ROOT / KEPT)
+# every distinct file once: a kept model that is a copy of a shipped one (the chapter model's seed 0) is scored as shipped
+MODELS = [(DATA_DIR, n) for n in sorted(SHIPPED)] + [
+    (ROOT / KEPT, n) for n in sorted(KEPT_B) if KEPT_B[n]['sha256'] not in {r['sha256'] for r in SHIPPED.values()}
+]
 
 
 def _data_or_skip(name: str) -> None:
@@ -26,12 +34,23 @@ def test_every_shipped_model_is_declared_and_small():
         assert abs(rec['check_bpd'] - rec['check_bpd_fp32']) < 1e-3, (name, rec)  # what the stored dtype costs
 
 
+def test_every_kept_model_at_B_is_one_of_B_MODELS_and_small():
+    names = {f'{row}-seed{s}' for row, (_, seeds) in B_MODELS.items() for s in seeds}
+    assert set(KEPT_B) <= names, set(KEPT_B) - names
+    for name, rec in KEPT_B.items():
+        path = ROOT / KEPT / f'model-{name}.safetensors'
+        assert sha256(path) == rec['sha256'] and path.stat().st_size == rec['bytes'] <= 8_000_000, name
+        assert abs(rec['check_bpd'] - rec['check_bpd_fp32']) < 1e-3, (name, rec)
+        row, seed = name.rsplit('-seed', 1)
+        assert rec['steps'] == b_config(row, int(seed)).recipe.steps, (name, rec)
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize('name', sorted(SHIPPED))
-def test_shipped_model_scores_its_recorded_bpd(name):
+@pytest.mark.parametrize('root,name', MODELS, ids=[f'{r.name}/{n}' for r, n in MODELS])
+def test_shipped_model_scores_its_recorded_bpd(root, name):
     _data_or_skip(name)
-    rec = SHIPPED[name]
-    model = load_pretrained(name)
+    rec = model_manifest(root)[name]
+    model = load_pretrained(name, root=root)
     assert all(p.dtype == torch.float32 for p in model.parameters())
     subset = check_split(model.cfg, rec['check_images'], os.environ.get('FARMER_DATA'))
     bpd, _ = heldout_bpd(model, subset, workers=0)
