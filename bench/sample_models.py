@@ -22,7 +22,7 @@ import argparse, json, os, shutil, subprocess, sys
 from pathlib import Path
 from farmer.analysis import B_MODELS, B_STEPS, KEPT, b_config, ensure_run
 from farmer.config import FarmerConfig
-from farmer.runs import DATA_DIR, export_pretrained, model_manifest, pretrained_path
+from farmer.runs import DATA_DIR, export_pretrained, model_manifest, pretrained_path, record_model
 from farmer.runtime import config_diff, load_checkpoint
 
 BENCH = Path(__file__).resolve().parent
@@ -33,12 +33,14 @@ def same_config(d: dict, cfg: FarmerConfig) -> bool:
     return not config_diff(FarmerConfig.from_dict(d).to_dict(), cfg.to_dict())
 
 
-def shipped_as(cfg: FarmerConfig, root: Path = DATA_DIR) -> str | None:
-    "The name of a model in `root` trained with exactly `cfg`, if there is one."
-    return next(
-        (n for n in model_manifest(root) if same_config(load_checkpoint(pretrained_path(n, root))[1]['config'], cfg)),
-        None,
-    )
+def model_configs(root: Path = DATA_DIR) -> dict[str, dict]:
+    "{name: config dict} of the models in `root` (read once: each is a file of several MB)."
+    return {n: load_checkpoint(pretrained_path(n, root))[1]['config'] for n in model_manifest(root)}
+
+
+def shipped_as(cfg: FarmerConfig, configs: dict[str, dict]) -> str | None:
+    "The name of a model in `configs` (`model_configs`) trained with exactly `cfg`, if there is one."
+    return next((n for n, d in configs.items() if same_config(d, cfg)), None)
 
 
 def status(name: str, cfg: FarmerConfig, kept: Path, record: dict) -> str | None:
@@ -66,7 +68,7 @@ def main():
     a = p.parse_args()
     if bad := [r for r in a.rows.split(',') if r not in B_MODELS]:
         raise SystemExit(f"unknown row {bad[0]!r}: choose from {', '.join(B_MODELS)}")
-    kept, record_path, new = Path(a.kept), Path(a.record), 0
+    kept, record_path, new, shipped_configs = Path(a.kept), Path(a.record), 0, model_configs()
     kept.mkdir(parents=True, exist_ok=True)
     env = os.environ | ({'FARMER_DATA': a.data_root} if a.data_root else {})
     for row in a.rows.split(','):
@@ -74,13 +76,12 @@ def main():
             name, cfg = f'{row}-seed{seed}', b_config(row, seed, a.preset, a.steps, a.eval_every)
             record = json.loads(record_path.read_text()) if record_path.is_file() else {}
             st = status(name, cfg, kept, record)
-            if st != 'kept' and (shipped := shipped_as(cfg)):  # weights beat a record
+            if st != 'kept' and (shipped := shipped_as(cfg, shipped_configs)):  # weights beat a record
                 if a.list:
                     st = f'the shipped model {shipped!r} (copied to {kept} by the next call without --list)'
                 else:
                     shutil.copyfile(pretrained_path(shipped), kept / f'model-{name}.safetensors')
-                    rec = model_manifest()[shipped] | dict(about=f'the shipped model {shipped!r}')
-                    (kept / 'models.json').write_text(json.dumps(model_manifest(kept) | {name: rec}, indent=1) + '\n')
+                    record_model(kept, name, model_manifest()[shipped] | dict(about=f'the shipped model {shipped!r}'))
                     st = f'kept (a copy of the shipped model {shipped!r})'
             if a.list or st:
                 print(f'{name:16s} {st or "missing"}', flush=True)

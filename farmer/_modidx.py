@@ -293,6 +293,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                              'farmer.runs.model_from_weights': ('runs.html#model_from_weights', 'farmer/runs.py'),
                              'farmer.runs.model_manifest': ('runs.html#model_manifest', 'farmer/runs.py'),
                              'farmer.runs.pretrained_path': ('runs.html#pretrained_path', 'farmer/runs.py'),
+                             'farmer.runs.record_model': ('runs.html#record_model', 'farmer/runs.py'),
                              'farmer.runs.run_splits': ('runs.html#run_splits', 'farmer/runs.py'),
                              'farmer.runs.sha256': ('runs.html#sha256', 'farmer/runs.py')},
             'farmer.runtime': { 'farmer.runtime.ArgParser': ('runtime.html#argparser', 'farmer/runtime.py'),

@@ -216,8 +216,9 @@ def split_model(a: Analysis, seed: int | None = None, device: str = 'cpu'):
     """A model of `a`'s dataset with the informative/redundant split: the chapter model if it has one, else the `full`
     ablation row; at B the paper's split `pixel-8` as kept (`seed` None: 0, at B the first seed kept)."""
     if a.budget == 'B':
-        kept = [s for s in B_MODELS['pixel-8'][1] if f'pixel-8-seed{s}' in model_manifest(a.kept)]
-        return kept_model(a, 'pixel-8', kept[0] if seed is None and kept else seed or 0, device)
+        if seed is None:  # the first seed kept (pixel-8 seed 0 was trained before weights were kept: numbers only)
+            seed = next((s for s in B_MODELS['pixel-8'][1] if f'pixel-8-seed{s}' in model_manifest(a.kept)), 0)
+        return kept_model(a, 'pixel-8', seed, device)
     seed = seed or 0
     if a.model_config().dim_R > 0:
         return default_model(a, seed, device)

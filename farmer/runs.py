@@ -16,8 +16,8 @@ from .loop import ordered_loader
 
 # %% auto #0
 __all__ = ['DATA_DIR', 'PRETRAINED', 'run_splits', 'check_run_dir', 'heldout_bpds', 'mean_se', 'heldout_bpd', 'load_run_model',
-           'model_from_weights', 'model_manifest', 'sha256', 'pretrained_path', 'load_pretrained', 'check_split',
-           'export_pretrained']
+           'model_from_weights', 'model_manifest', 'record_model', 'sha256', 'pretrained_path', 'load_pretrained',
+           'check_split', 'export_pretrained']
 
 # %% ../nbs/11_runs.ipynb #7a1c0006
 def run_splits(cfg: FarmerConfig, root: str | None = None, download: bool = False) -> dict[str, ImageSet]:
@@ -121,6 +121,11 @@ def model_manifest(root: Path = DATA_DIR) -> dict:
     return json.loads(p.read_text()) if p.is_file() else {}
 
 
+def record_model(root: Path, name: str, rec: dict) -> None:
+    "Add (or replace) model `name`'s entry `rec` in `root`'s `models.json`."
+    (root / 'models.json').write_text(json.dumps(model_manifest(root) | {name: rec}, indent=1) + '\n')
+
+
 def sha256(path: str | Path) -> str:
     "Hex SHA-256 of a file."
     h = hashlib.sha256()
@@ -189,5 +194,5 @@ def export_pretrained(
         steps=model.cfg.recipe.steps,
         about=PRETRAINED.get(name, '') if about is None else about,
     )
-    (root / 'models.json').write_text(json.dumps(model_manifest(root) | {name: rec}, indent=1) + '\n')
+    record_model(root, name, rec)
     return rec

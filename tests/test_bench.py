@@ -236,7 +236,8 @@ def test_sample_models_keep_each_run_once(tmp_path):
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=900)  # the next call: seed 0 is kept, seed 1 trains
     assert r.returncode == 0 and 'no-split-seed0   kept' in r.stdout and 'no-split-seed1: kept' in r.stdout, r.stdout
     assert list(model_manifest(kept)) == ['no-split-seed0', 'no-split-seed1']
-    assert S.shipped_as(cfg(1), kept) == 'no-split-seed1' and S.shipped_as(cfg(2), kept) is None
+    configs = S.model_configs(kept)
+    assert S.shipped_as(cfg(1), configs) == 'no-split-seed1' and S.shipped_as(cfg(2), configs) is None
     # a record from before a config field existed (its default then) still counts as the same run; another config does not
     old = {k: v for k, v in cfg(2).to_dict().items() if k != 'head_lr'}
     assert S.status('x', cfg(2), kept, {'x': dict(test={}, config=old)}) == 'recorded'
