@@ -9,7 +9,8 @@
 #
 #   bash bench/analyses.sh                  # digits, then fashion-mnist
 #   bash bench/analyses.sh fashion-mnist    # one dataset
-#   FARMER_BUDGET=B bash bench/analyses.sh  # the sampling-knobs chapter (22) on the Fashion-MNIST models kept at budget B
+#   FARMER_BUDGET=B bash bench/analyses.sh  # the sampling-knobs chapter (22) and the distillation claim
+#                                           # (`python bench/distill_kept.py`) on the Fashion-MNIST models kept at budget B
 #                                           # in data/budget-B/ (`python bench/sample_models.py` trains them; none here)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,6 +33,7 @@ for ds in $datasets; do
   done
   rm -rf "$tmp"
 done
+if [ "${FARMER_BUDGET:-short}" = B ]; then python bench/distill_kept.py; fi
 for nb in nbs/24_*.ipynb nbs/25_*.ipynb; do
   MPLBACKEND=Agg jupyter nbconvert --to notebook --execute --ExecutePreprocessor.timeout=-1 --inplace "$nb"
 done

@@ -1,5 +1,6 @@
 """Sample quality over a training run: validation FID and class consistency of the weights a run kept at its evaluations
-(`farmer-train --keep-evals` writes them to <run>/evals/), beside its validation BPD, one line per run.
+(`farmer-train --keep-evals` writes them to <run>/evals/), beside its validation BPD, one line per run (a colour per row:
+the label without its '-seedN').
 
 The JSON is also the record of these runs (config, summary, validation curve), as figures/likelihood-runs.json is of
 the likelihood runs. Samples are drawn with a validation sampling seed (`--seed`, default 1): the test numbers of the chapters use seed 0, so
@@ -8,6 +9,7 @@ runs trained in different sittings add up; a (label, step) already scored is not
 
     python bench/over_training.py --runs no-split-seed0=runs/samples-long/no-split-seed0 [--every 5000] [--n 1000]
         [--test]   # writes figures/samples-over-training.json and figures/samples-over-training-fashion-mnist.png
+    python bench/over_training.py   # only redraws the figures from the JSON
 """
 
 import argparse, json, re, time
@@ -36,9 +38,43 @@ def kept_steps(run: Path, every: int) -> list[int]:
     return [s for s in steps if s and (s % every == 0 or s == steps[-1])]
 
 
+def row_of(label: str) -> str:
+    "The row of a run label: 'no-split-seed1' -> 'no-split'."
+    return re.sub(r'-seed\d+$', '', label)
+
+
+def plot(res: dict, figures: Path) -> None:
+    "figures/samples-over-training-<dataset>.png: validation FID, consistency and BPD over training, a colour per row, a line per seed."
+    for ds in sorted({e['dataset'] for e in res.values()}):
+        fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
+        rows = sorted(
+            {row_of(label) for label, e in res.items() if e['dataset'] == ds}
+        )  # one colour per row, a line per seed
+        for label, e in res.items():
+            if e['dataset'] != ds:
+                continue
+            steps, row = sorted(int(s) for s in e['points']), row_of(label)
+            seeds = sorted(lab for lab, f in res.items() if f['dataset'] == ds and row_of(lab) == row)
+            for ax, key in zip(axes, ('fid', 'consistency', 'val_bpd')):
+                ax.plot(
+                    steps,
+                    [e['points'][str(s)][key] for s in steps],
+                    '.-',
+                    color=f'C{rows.index(row)}',
+                    label=f"{row} ({len(seeds)} seed{'s' * (len(seeds) > 1)})" if label == seeds[0] else None,
+                )
+        for ax, t in zip(axes, ('validation FID (unguided, offline extractor)', 'class consistency', 'validation BPD')):
+            ax.set(xlabel='training step', title=t)
+            ax.grid(alpha=0.3)
+        axes[0].legend()
+        fig.tight_layout()
+        fig.savefig(figures / f'samples-over-training-{ds}.png', dpi=110)
+        plt.close(fig)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument('--runs', nargs='+', required=True, metavar='LABEL=DIR')
+    ap.add_argument('--runs', nargs='*', default=[], metavar='LABEL=DIR', help='none: only redraw the figures')
     ap.add_argument('--every', type=int, default=5000, help='score every this many steps (and the last)')
     ap.add_argument('--n', type=int, default=1000, help='samples per point')
     ap.add_argument('--seed', type=int, default=1, help='sampling seed (validation: not 0, which the test numbers use)')
@@ -92,21 +128,7 @@ def main():
             )
             print(f"{label} best weights (step {best['best_step']}) on the test split: {entry['test']}", flush=True)
             out.write_text(json.dumps(res, indent=1) + '\n')
-    for ds in sorted({e['dataset'] for e in res.values()}):
-        fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
-        for label, e in res.items():
-            if e['dataset'] != ds:
-                continue
-            steps = sorted(int(s) for s in e['points'])
-            for ax, key in zip(axes, ('fid', 'consistency', 'val_bpd')):
-                ax.plot(steps, [e['points'][str(s)][key] for s in steps], 'o-', label=label)
-        for ax, t in zip(axes, ('validation FID (unguided, offline extractor)', 'class consistency', 'validation BPD')):
-            ax.set(xlabel='training step', title=t)
-            ax.grid(alpha=0.3)
-        axes[0].legend()
-        fig.tight_layout()
-        fig.savefig(out.parent / f'samples-over-training-{ds}.png', dpi=110)
-        plt.close(fig)
+    plot(res, out.parent)
     print(f"wrote {out} and its figures")
 
 

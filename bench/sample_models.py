@@ -2,8 +2,8 @@
 B can be decided in a later sitting than the one that trained them (a run directory does not outlive its sitting).
 
 Rows (`farmer.analysis.B_MODELS`): the Fashion-MNIST chapter model `fashion-mnist-samples` (the paper's Gaussian noise
-schedule, no split; seeds 0, 1 and 2), the split with a redundant GMM per token `token-8` (ours; seeds 0 and 1) and the
-paper's split `pixel-8` (d_I = 8; seeds 0 and 1), each trained for B_STEPS (the budget B of the likelihood benchmark, 30,000 steps) with an evaluation every 1,000
+schedule, no split; seeds 0, 1 and 2), the paper's split `pixel-8` (d_I = 8; seeds 0 and 1; the sampling chapter at B
+needs one split model) and the split with a redundant GMM per token `token-8` (ours; seeds 0 and 1), each trained for B_STEPS (the budget B of the likelihood benchmark, 30,000 steps) with an evaluation every 1,000
 steps whose weights the run keeps (`farmer-train --keep-evals`). After each run, `bench/over_training.py` scores those
 weights every 2,000 steps (unguided validation FID and class consistency, sampling seed 1) and the best weights once on
 the test split (sampling seed 0) into `figures/samples-over-training.json`, the record of these runs; then the best

@@ -68,8 +68,13 @@ def headline() -> str:
         )
     }
     for ds in DATASETS:
-        r = at_B.get(ds) or lik.get(ds, {})  # the table at B where it exists, else the 2,000-step table
-        if any(n.startswith('FARMER') for n in r) and 'AF alone' in r:
+        comparable = lambda t: any(n.startswith('FARMER') for n in t) and 'AF alone' in t
+        if not comparable(
+            at_B.get(ds, {})
+        ):  # the table at B once it has a FARMER row and the AF alone, else 2,000 steps
+            at_B.pop(ds, None)
+        r = at_B.get(ds) or lik.get(ds, {})
+        if comparable(r):
             name, best = _best_farmer(r)
             steps = next(iter(best['search'].values()))['over'].get('steps', preset(ds).recipe.steps)
             when = f"at B = {steps:,} steps" if ds in at_B else f"{steps:,} steps"
@@ -87,7 +92,7 @@ def headline() -> str:
         else:
             for k in ('best FARMER, test BPD', 'AF alone, test BPD', 'FARMER against the AF'):
                 rows[k].append('not measured')
-        s = smp.get(ds)
+        s = smp.get(f'{ds}-B') or smp.get(ds)  # the chapter model at budget B once the sampling chapter has run on it
         if s:
             m = lambda v: statistics.mean(v)
             rows['samples: unguided FID / consistency'].append(
@@ -213,8 +218,8 @@ def likelihood_prose() -> str:
             + f", so the budget B of the comparison is {max(lf['B'], la['B']):,} steps"
             + (
                 '.'
-                if _load('likelihood-B.json').get('fashion-mnist')
-                else '; the search at B and three seeds per row go on.'
+                if 'AF alone' in _load('likelihood-B.json').get('fashion-mnist', {})
+                else '; the search at B goes on.'
             )
         )
     elif lf:
@@ -229,8 +234,12 @@ def likelihood_prose() -> str:
 
 def at_B_prose(rows: dict) -> str:
     "The claim at B on Fashion-MNIST (`bench/likelihood.py --budget B`'s table), or nothing before that table exists."
-    if 'AF alone' not in rows:
-        return ''
+    if 'AF alone' not in rows:  # the rows finished so far, while the AF alone's search goes on
+        done = [
+            f"{n} {r['mean']:.3f} [{r['ci'][0]:.3f}, {r['ci'][1]:.3f}] test BPD ({', '.join(f'{k}={v}' for k, v in r['chosen'].items())}, {len(r['test_bpd'])} seeds)"
+            for n, r in rows.items()
+        ]
+        return f"Finished at B so far: {'; '.join(done)}." if done else ''
     name, best = _best_farmer(rows)
     g, af, pair = best['vs_af_pct'], rows['AF alone'], best.get('vs_af_paired')
     steps = next(iter(best['search'].values()))['over']['steps']

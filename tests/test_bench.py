@@ -1,6 +1,6 @@
 "The benchmarks' own smoke runs: the scripts a GPU user runs must work before anyone has a GPU."
 
-import json, math, shutil, subprocess, sys
+import json, math, os, shutil, subprocess, sys
 import pytest, torch
 from readme import ROOT
 
@@ -287,6 +287,21 @@ def test_over_training_scores_each_kept_evaluation(tmp_path):
     assert (tmp_path / 'samples-over-training-digits.png').stat().st_size > 0
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0 and 'val FID' not in r.stdout and 'test split' not in r.stdout, r.stdout  # nothing twice
+    (tmp_path / 'samples-over-training-digits.png').unlink()
+    r = subprocess.run(
+        cmd[:2] + ['--out', str(out)], capture_output=True, text=True, timeout=900
+    )  # no runs: redraw only
+    assert r.returncode == 0 and (tmp_path / 'samples-over-training-digits.png').stat().st_size > 0, r.stderr[-3000:]
+
+
+def test_distill_kept_says_in_one_line_what_is_missing(tmp_path):
+    "The distillation claim at B needs Fashion-MNIST and the kept models: without them one line says what to do."
+    env = dict(os.environ, FARMER_DATA=str(tmp_path))  # no data here: it stops before any distillation
+    r = subprocess.run(
+        [sys.executable, str(ROOT / 'bench' / 'distill_kept.py')], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert r.returncode == 1 and 'Traceback' not in r.stderr, r.stderr[-3000:]
+    assert r.stderr.startswith('distill_kept: Fashion-MNIST not found') and r.stderr.count('\n') == 1, r.stderr
 
 
 def test_why_slower_mixture_use_matches_torch_distributions():
