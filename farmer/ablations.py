@@ -4,7 +4,7 @@
 
 # %% ../nbs/23_ablations.ipynb #2e7a948a
 from __future__ import annotations
-import time
+import timeit
 from dataclasses import asdict
 from pathlib import Path
 import numpy as np
@@ -46,10 +46,8 @@ def distillation_claim(
     register_extractors()
     test = open_splits(a.dataset, val_images=a.model_config().val_images)['test']
     xt, clf = test.batch(torch.arange(len(test)))[0], load_classifier(a.dataset)[0].eval()
-    runs, fid = (
-        {s: teacher_run(a, s) for s in a.seeds},
-        {},
-    )  # every teacher first: a missing one stops it before any work
+    runs = {s: teacher_run(a, s) for s in a.seeds}  # every teacher first: a missing one stops it before any work
+    fid = {}
     for s, run in runs.items():
         if not (run / 'student.safetensors').exists():
             distill(run, dc, progress=False)
@@ -69,12 +67,7 @@ def distillation_claim(
         student_fid, [(1 + margin) * f for f in teacher_fid], paired=True, better='higher'
     )
     zz = teacher.from_ar(*teacher.ar.sample(torch.zeros(1, dtype=torch.long)))
-    tic = time.perf_counter()
-    [teacher.decode(zz) for _ in range(5)]
-    t_seq = (time.perf_counter() - tic) / 5
-    tic = time.perf_counter()
-    [dec(zz) for _ in range(5)]
-    t_one = (time.perf_counter() - tic) / 5
+    t_seq, t_one = (timeit.timeit(lambda: d(zz), number=5) / 5 for d in (teacher.decode, dec))  # seconds per image
     steps = f", {a.model_config().recipe.steps:,}-step teachers" if a.budget == 'B' else ''
     ours = (
         f"unguided test FID of the chapter model: teacher {np.mean(teacher_fid):.2f}, student {np.mean(student_fid):.2f} "
