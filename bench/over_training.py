@@ -47,22 +47,21 @@ def plot(res: dict, figures: Path) -> None:
     "figures/samples-over-training-<dataset>.png: validation FID, consistency and BPD over training, a colour per row, a line per seed."
     for ds in sorted({e['dataset'] for e in res.values()}):
         fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
-        rows = sorted(
-            {row_of(label) for label, e in res.items() if e['dataset'] == ds}
-        )  # one colour per row, a line per seed
-        for label, e in res.items():
-            if e['dataset'] != ds:
-                continue
-            steps, row = sorted(int(s) for s in e['points']), row_of(label)
-            seeds = sorted(lab for lab, f in res.items() if f['dataset'] == ds and row_of(lab) == row)
-            for ax, key in zip(axes, ('fid', 'consistency', 'val_bpd')):
-                ax.plot(
-                    steps,
-                    [e['points'][str(s)][key] for s in steps],
-                    '.-',
-                    color=f'C{rows.index(row)}',
-                    label=f"{row} ({len(seeds)} seed{'s' * (len(seeds) > 1)})" if label == seeds[0] else None,
-                )
+        by_row = {}  # row -> its labels: one colour per row, a line per seed
+        for label in sorted(lab for lab, e in res.items() if e['dataset'] == ds):
+            by_row.setdefault(row_of(label), []).append(label)
+        for i, (row, labels) in enumerate(sorted(by_row.items())):
+            for label in labels:
+                e = res[label]
+                steps = sorted(int(s) for s in e['points'])
+                for ax, key in zip(axes, ('fid', 'consistency', 'val_bpd')):
+                    ax.plot(
+                        steps,
+                        [e['points'][str(s)][key] for s in steps],
+                        '.-',
+                        color=f'C{i}',
+                        label=f"{row} ({len(labels)} seed{'s' * (len(labels) > 1)})" if label == labels[0] else None,
+                    )
         for ax, t in zip(axes, ('validation FID (unguided, offline extractor)', 'class consistency', 'validation BPD')):
             ax.set(xlabel='training step', title=t)
             ax.grid(alpha=0.3)

@@ -56,6 +56,8 @@ def _best_farmer(rows: dict) -> tuple[str, dict]:
 def headline() -> str:
     "The headline table: likelihood against the tuned AF, the samples of the sample-recipe model, training speed."
     lik, smp, at_B = _load('likelihood.json'), _load('samples.json'), _load('likelihood-B.json')
+    comparable = lambda t: any(n.startswith('FARMER') for n in t) and 'AF alone' in t
+    at_B = {ds: t for ds, t in at_B.items() if comparable(t)}  # the table at B once it has FARMER and the AF alone
     rows = {
         k: []
         for k in (
@@ -68,11 +70,6 @@ def headline() -> str:
         )
     }
     for ds in DATASETS:
-        comparable = lambda t: any(n.startswith('FARMER') for n in t) and 'AF alone' in t
-        if not comparable(
-            at_B.get(ds, {})
-        ):  # the table at B once it has a FARMER row and the AF alone, else 2,000 steps
-            at_B.pop(ds, None)
         r = at_B.get(ds) or lik.get(ds, {})
         if comparable(r):
             name, best = _best_farmer(r)
