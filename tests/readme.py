@@ -10,7 +10,7 @@ chapter in FULL mode, and figures/train-throughput.json, written by `python benc
 
 import json, statistics
 from pathlib import Path
-from farmer.analysis import CLAIMS
+from farmer.analysis import B_STEPS, CLAIMS
 from farmer.budget import budget
 from farmer.config import preset
 
@@ -120,7 +120,25 @@ def headline() -> str:
         )
         rows[key].append(f"{t['old']['images_per_s']:.0f} → {r('eager')}, compiled {r('compiled')}{check}")
     lines = ['| | ' + ' | '.join(DATASETS.values()) + ' |', '|---' * (len(DATASETS) + 1) + '|']
-    return '\n'.join(lines + [f"| {k} | {' | '.join(v)} |" for k, v in rows.items()])
+    return '\n'.join(lines + [f"| {k} | {' | '.join(v)} |" for k, v in rows.items()]) + '\n\n' + sample_figure(smp)
+
+
+def sample_figure(smp: dict) -> str:
+    "The chapter model's sample grid under the table: the one at budget B once the sampling chapter has run on it."
+    at_B = 'fashion-mnist-B' in smp
+    c = preset('fashion-mnist-samples')
+    steps = B_STEPS if at_B else c.recipe.steps
+    passes = (
+        steps * c.recipe.batch_size / (60_000 - c.val_images)
+    )  # Fashion-MNIST's 60,000 training images, less validation
+    return (
+        '![Fashion-MNIST samples of the chapter model (sample recipe, no split, model seed 0) under resampling CFG at the w '
+        f"chosen on validation, one row per class, beside test images](figures/samples-fashion-mnist{'-B' if at_B else ''}.png)\n\n"
+        "Samples of the Fashion-MNIST chapter model (`fashion-mnist-samples`: the paper's Gaussian noise schedule, no split, "
+        f"{steps:,} steps of {c.recipe.batch_size} images, {passes:.1f} passes over the {60_000 - c.val_images:,} training images) under resampling CFG, "
+        "one row per class, beside test images; the sample rows above are its numbers over three model seeds (the "
+        'sampling-knobs chapter, [`nbs/22_sampling_knobs.ipynb`](nbs/22_sampling_knobs.ipynb)).'
+    )
 
 
 def claims_lines() -> str:

@@ -201,3 +201,12 @@ def test_the_claim_at_B_picks_the_variant_on_validation_and_says_whether_the_tar
     assert 'averaged over seeds 1, 2: -0.200 bits per dimension [-0.250, -0.150] over 10,000 test images' in at_B_prose(
         r
     )
+
+
+def test_readme_sample_figure_follows_the_budget():
+    "The README's sample grid and its caption are the budget-B model's once the sampling chapter has run at B."
+    from readme import sample_figure
+
+    short, at_B = sample_figure({'fashion-mnist': {}}), sample_figure({'fashion-mnist': {}, 'fashion-mnist-B': {}})
+    assert '(figures/samples-fashion-mnist.png)' in short and '2,000 steps of 64 images, 2.3 passes' in short
+    assert '(figures/samples-fashion-mnist-B.png)' in at_B and '30,000 steps of 64 images, 34.9 passes' in at_B
