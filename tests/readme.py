@@ -125,17 +125,19 @@ def headline() -> str:
 
 def sample_figure(smp: dict) -> str:
     "The chapter model's sample grid under the table: the one at budget B once the sampling chapter has run on it."
-    at_B = 'fashion-mnist-B' in smp
+    column = (
+        'fashion-mnist-B' if 'fashion-mnist-B' in smp else 'fashion-mnist'
+    )  # its key in samples.json, its figure's suffix
     c = preset('fashion-mnist-samples')
-    steps = B_STEPS if at_B else c.recipe.steps
-    passes = (
-        steps * c.recipe.batch_size / (60_000 - c.val_images)
-    )  # Fashion-MNIST's 60,000 training images, less validation
+    steps, train = (
+        B_STEPS if column.endswith('-B') else c.recipe.steps,
+        60_000 - c.val_images,
+    )  # training images, less validation
     return (
         '![Fashion-MNIST samples of the chapter model (sample recipe, no split, model seed 0) under resampling CFG at the w '
-        f"chosen on validation, one row per class, beside test images](figures/samples-fashion-mnist{'-B' if at_B else ''}.png)\n\n"
+        f"chosen on validation, one row per class, beside test images](figures/samples-{column}.png)\n\n"
         "Samples of the Fashion-MNIST chapter model (`fashion-mnist-samples`: the paper's Gaussian noise schedule, no split, "
-        f"{steps:,} steps of {c.recipe.batch_size} images, {passes:.1f} passes over the {60_000 - c.val_images:,} training images) under resampling CFG, "
+        f"{steps:,} steps of {c.recipe.batch_size} images, {steps * c.recipe.batch_size / train:.1f} passes over the {train:,} training images) under resampling CFG, "
         "one row per class, beside test images; the sample rows above are its numbers over three model seeds (the "
         'sampling-knobs chapter, [`nbs/22_sampling_knobs.ipynb`](nbs/22_sampling_knobs.ipynb)).'
     )
