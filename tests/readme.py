@@ -125,14 +125,10 @@ def headline() -> str:
 
 def sample_figure(smp: dict) -> str:
     "The chapter model's sample grid under the table: the one at budget B once the sampling chapter has run on it."
-    column = (
-        'fashion-mnist-B' if 'fashion-mnist-B' in smp else 'fashion-mnist'
-    )  # its key in samples.json, its figure's suffix
+    # its key in samples.json, its figure's suffix; Fashion-MNIST's 60,000 training images, less validation
+    column = 'fashion-mnist-B' if 'fashion-mnist-B' in smp else 'fashion-mnist'
     c = preset('fashion-mnist-samples')
-    steps, train = (
-        B_STEPS if column.endswith('-B') else c.recipe.steps,
-        60_000 - c.val_images,
-    )  # training images, less validation
+    steps, train = B_STEPS if column.endswith('-B') else c.recipe.steps, 60_000 - c.val_images
     return (
         '![Fashion-MNIST samples of the chapter model (sample recipe, no split, model seed 0) under resampling CFG at the w '
         f"chosen on validation, one row per class, beside test images](figures/samples-{column}.png)\n\n"
