@@ -4,7 +4,7 @@
 
 # %% ../nbs/17_analysis.ipynb #03bee303
 from __future__ import annotations
-import json, math, os, tempfile
+import json, math, os, shutil, tempfile
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
@@ -43,9 +43,11 @@ def ensure_run(cfg: FarmerConfig, out: str | Path, **train_kw) -> dict:
         'metrics.jsonl',
         'best.safetensors',
         'lock',
-    }:  # stopped before its first checkpoint (the step-0 evaluation may have kept best weights; a kill leaves the lock)
-        for p in out.iterdir():
-            p.unlink()
+        'evals',
+    }:
+        # stopped before its first checkpoint: the step-0 evaluation may have kept best weights (and, with `keep_evals`,
+        # their copy in evals/); a kill leaves the lock
+        shutil.rmtree(out)
     return train(cfg, out, **train_kw)[0]
 
 # %% ../nbs/17_analysis.ipynb #ce61f31b

@@ -183,14 +183,18 @@ def test_ensure_run_trains_reuses_resumes_and_refuses(tmp_path):
 
 
 def test_ensure_run_restarts_a_run_stopped_before_its_first_checkpoint(tmp_path):
-    "A run killed after its step-0 evaluation (config, metrics and best weights, no checkpoint) is trained afresh, not refused."
+    "A run killed after its step-0 evaluation (config, metrics, best weights and their copy in evals/, no checkpoint) is trained afresh, not refused."
     cfg = _tiny_run(steps=6, eval_every=3, warmup=1, batch_size=16)
     run = tmp_path / 'run'
-    first = ensure_run(cfg, run, progress=False)
+    first = ensure_run(cfg, run, progress=False, keep_evals=True)
+    for p in (run / 'evals').iterdir():  # the weights of the step-0 evaluation only
+        if p.name != 'step000000.safetensors':
+            p.unlink()
     for name in ('summary.json', 'test_bpds.safetensors', 'checkpoint.safetensors'):  # the first two: at the end
         (run / name).unlink()
     shutil.rmtree(run / 'figures')  # written at the end
     lines = (run / 'metrics.jsonl').read_text().splitlines()
     (run / 'metrics.jsonl').write_text(lines[0] + '\n')  # the step-0 evaluation only
     (run / 'lock').write_text('pid 999999 on a-node-that-died')  # a kill leaves its lock file behind
-    assert ensure_run(cfg, run, progress=False)['best_val_bpd'] == first['best_val_bpd']
+    assert ensure_run(cfg, run, progress=False, keep_evals=True)['best_val_bpd'] == first['best_val_bpd']
+    assert sorted(p.name for p in (run / 'evals').iterdir()) == [f'step{s:06d}.safetensors' for s in (0, 3, 6)]
