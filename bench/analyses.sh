@@ -3,7 +3,8 @@
 # chapters (nbs/20-23) in FULL mode on each dataset, then the split and results chapters (24, 25, which only read the
 # measurements) and README.md. Fashion-MNIST runs are executed in place (the notebooks' committed outputs); digits runs
 # into a temporary copy (figures and claims only). Trained runs in runs/analysis/<dataset>/ are reused and unfinished
-# ones resumed (farmer.analysis.ensure_run), so it can be stopped and rerun. The split chapter's table comes from
+# ones resumed (farmer.analysis.ensure_run), and the sampling chapter's scores are read back from
+# runs/analysis/<dataset>[-B]/sampling-scores.jsonl (farmer.analysis.cached), so it can be stopped and rerun. The split chapter's table comes from
 # `python bench/split_variants.py`, run before this.
 # Fashion-MNIST must be under $FARMER_DATA (default ~/.cache/farmer); it is fetched with torchvision when missing.
 #
@@ -34,8 +35,8 @@ for ds in $datasets; do
   rm -rf "$tmp"
 done
 if [ "${FARMER_BUDGET:-short}" = B ]; then python bench/distill_kept.py; fi
-for nb in nbs/24_*.ipynb nbs/25_*.ipynb; do
-  MPLBACKEND=Agg jupyter nbconvert --to notebook --execute --ExecutePreprocessor.timeout=-1 --inplace "$nb"
+for nb in nbs/24_*.ipynb nbs/25_*.ipynb; do  # they read both budgets themselves
+  env -u FARMER_BUDGET MPLBACKEND=Agg jupyter nbconvert --to notebook --execute --ExecutePreprocessor.timeout=-1 --inplace "$nb"
 done
 nbdev-clean
 python tests/readme.py

@@ -4,7 +4,7 @@
 
 # %% ../nbs/17_analysis.ipynb #03bee303
 from __future__ import annotations
-import json, math, os, shutil, tempfile
+import hashlib, json, math, os, shutil, tempfile
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
@@ -22,9 +22,10 @@ from .runs import load_pretrained, load_run_model, model_manifest
 
 # %% auto #0
 __all__ = ['FAST_STEPS', 'ANALYSIS_DATA', 'SEEDS', 'B_STEPS', 'B_MODELS', 'KEPT', 'CLASS_NAMES', 'ABLATION_CORE', 'CLAIMS',
-           'CLAIM_COLUMNS', 'ensure_run', 'Analysis', 'b_config', 'project_root', 'analysis_setup', 'kept_model',
-           'default_model', 'split_model', 'ablation_rows', 'laplacian_variance', 'ssim', 'effect', 'verdict',
-           'record_claim', 'claims_table', 'k1_flow_nll', 'redundancy_r2', 'redundant_share']
+           'CLAIM_COLUMNS', 'ensure_run', 'weights_id', 'cached', 'Analysis', 'b_config', 'project_root',
+           'analysis_setup', 'kept_model', 'default_model', 'split_model', 'ablation_rows', 'laplacian_variance',
+           'ssim', 'effect', 'verdict', 'record_claim', 'claims_table', 'k1_flow_nll', 'redundancy_r2',
+           'redundant_share']
 
 # %% ../nbs/17_analysis.ipynb #8744b922
 def ensure_run(cfg: FarmerConfig, out: str | Path, **train_kw) -> dict:
@@ -49,6 +50,36 @@ def ensure_run(cfg: FarmerConfig, out: str | Path, **train_kw) -> dict:
         # their copy in evals/); a kill leaves the lock
         shutil.rmtree(out)
     return train(cfg, out, **train_kw)[0]
+
+# %% ../nbs/17_analysis.ipynb #c4c8e002
+def weights_id(model: torch.nn.Module) -> str:
+    "A 16-hex-digit fingerprint of `model`'s weights (SHA-256 over its state dict: names, dtypes, shapes and bytes)."
+    h = hashlib.sha256()
+    for k, v in sorted(model.state_dict().items()):
+        v = v.detach().cpu().contiguous()
+        h.update(f'{k}:{v.dtype}:{tuple(v.shape)};'.encode())
+        h.update(v.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def cached(path: str | Path, key: dict, compute):
+    "`compute()` (a JSON-able result) for `key` (a JSON-able dict): read back from the JSON lines of `path` if stored there, else computed now and appended."
+    path, k = Path(path), json.dumps(key, sort_keys=True)
+    text = path.read_text() if path.is_file() else ''
+    for line in text.splitlines():
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:  # a line cut short by a kill
+            continue
+        if rec.get('key') == k:
+            return rec['value']
+    value = compute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open('a') as f:
+        f.write(('' if text.endswith('\n') or not text else '\n') + json.dumps(dict(key=k, value=value)) + '\n')
+        f.flush()
+        os.fsync(f.fileno())
+    return value
 
 # %% ../nbs/17_analysis.ipynb #ce61f31b
 FAST_STEPS = dict(steps=60, eval_every=30, warmup=10)  # every training run in FAST mode
