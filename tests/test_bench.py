@@ -157,6 +157,26 @@ def test_lr_search_grows_the_grid_until_its_best_is_interior():
     assert max(falling) <= L.LR_RANGE[1] < max(falling) * L.LR_STEP
 
 
+def test_arch_search_at_B_searches_a_later_width_only_where_it_wins():
+    "At B a second width is tried at the first's best rate; its rate is searched only if it beats the first there."
+    sys.path.insert(0, str(ROOT / 'bench'))
+    import likelihood as L
+
+    wide, narrow = dict(af_width=152), dict(af_width=136)
+    for offset, searched in ((+0.1, False), (-0.1, True)):  # the narrow width worse, then better, by `offset` bits
+        calls = []
+        bowl = lambda arch, lr: (
+            calls.append((arch['af_width'], lr))
+            or ((math.log(lr) - math.log(3e-3)) ** 2 + (offset if arch is narrow else 0))
+        )
+        seen = L.arch_search(bowl, [wide, narrow], L.B_LRS, grow=True, screen=True)
+        assert len(calls) == len(set(calls)) == len(seen)  # no run trained twice
+        assert {lr for w, lr in calls if w == 152} == set(L.B_LRS)  # 3e-3 is interior: the grid did not grow
+        assert {lr for w, lr in calls if w == 136} == (set(L.B_LRS) if searched else {3e-3}), calls
+        full = L.arch_search(bowl, [wide, narrow], L.B_LRS, grow=True)  # the 2,000-step search: every width, every rate
+        assert set(full) == {(i, lr) for i in (0, 1) for lr in L.B_LRS}
+
+
 @pytest.mark.slow
 def test_likelihood_at_B_trains_as_many_runs_as_allowed_and_goes_on(tmp_path):
     "`--budget B --max-new-runs N` trains N runs and stops; the same command again goes on from the record to the row."
