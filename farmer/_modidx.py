@@ -309,6 +309,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                 'farmer.runtime._drop_inherited_locks': ('runtime.html#_drop_inherited_locks', 'farmer/runtime.py'),
                                 'farmer.runtime._field_type': ('runtime.html#_field_type', 'farmer/runtime.py'),
                                 'farmer.runtime._fsync_dir': ('runtime.html#_fsync_dir', 'farmer/runtime.py'),
+                                'farmer.runtime._new_file_mode': ('runtime.html#_new_file_mode', 'farmer/runtime.py'),
                                 'farmer.runtime._type_name': ('runtime.html#_type_name', 'farmer/runtime.py'),
                                 'farmer.runtime.add_dataclass_flags': ('runtime.html#add_dataclass_flags', 'farmer/runtime.py'),
                                 'farmer.runtime.all_mean': ('runtime.html#all_mean', 'farmer/runtime.py'),

@@ -104,6 +104,13 @@ class RunStopped(Exception):
         self.status = status
 
 
+def _new_file_mode() -> int:
+    "The mode `open` gives a new file under this process's umask; safetensors' writer makes its files readable by their owner only."
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def save_checkpoint(path: str | Path, tensors: dict[str, torch.Tensor], meta: dict) -> None:
     "Atomically write `tensors` and JSON-able `meta` to a safetensors file at `path`; a failed write keeps the old file."
     path = Path(path)
@@ -114,6 +121,7 @@ def save_checkpoint(path: str | Path, tensors: dict[str, torch.Tensor], meta: di
             str(tmp),
             metadata={'farmer': json.dumps(meta)},
         )
+        os.chmod(tmp, _new_file_mode())
         with open(tmp, 'rb') as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)

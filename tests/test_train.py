@@ -454,3 +454,11 @@ def test_one_process_keeps_compiling_model_after_model(tmp_path, monkeypatch):
     finally:
         logger.removeHandler(handler)
     assert not [h for h in hits if 'recompile_limit' in h], hits
+
+
+def test_a_checkpoint_gets_the_mode_of_any_new_file(tmp_path):
+    "safetensors writes owner-only files; a checkpoint gets what `open` gives under the umask, so a team can read it."
+    save_checkpoint(tmp_path / 'ck.safetensors', {'w': torch.ones(3)}, {})
+    (tmp_path / 'plain').write_text('')
+    mode = lambda name: (tmp_path / name).stat().st_mode & 0o777
+    assert mode('ck.safetensors') == mode('plain')
