@@ -42,6 +42,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                  'farmer.analysis.Analysis.run_dir': ('analysis.html#analysis.run_dir', 'farmer/analysis.py'),
                                  'farmer.analysis.Analysis.runs': ('analysis.html#analysis.runs', 'farmer/analysis.py'),
                                  'farmer.analysis.Analysis.seeds': ('analysis.html#analysis.seeds', 'farmer/analysis.py'),
+                                 'farmer.analysis.Analysis.split_seeds': ('analysis.html#analysis.split_seeds', 'farmer/analysis.py'),
                                  'farmer.analysis._interval': ('analysis.html#_interval', 'farmer/analysis.py'),
                                  'farmer.analysis.ablation_rows': ('analysis.html#ablation_rows', 'farmer/analysis.py'),
                                  'farmer.analysis.analysis_setup': ('analysis.html#analysis_setup', 'farmer/analysis.py'),

@@ -18,7 +18,7 @@ from .config import FarmerConfig, preset
 from .data import to_model_space
 from .runtime import config_diff, model_device
 from .train import train
-from .runs import load_pretrained, load_run_model, model_manifest
+from .runs import DATA_DIR, load_pretrained, load_run_model, model_manifest
 
 # %% auto #0
 __all__ = ['FAST_STEPS', 'ANALYSIS_DATA', 'SEEDS', 'B_STEPS', 'B_MODELS', 'KEPT', 'CLASS_NAMES', 'ABLATION_CORE', 'CLAIMS',
@@ -137,10 +137,10 @@ class Analysis:
             )
         if self.budget not in ('short', 'B'):
             raise ValueError(f"budget must be 'short' or 'B', got {self.budget!r}")
-        if self.budget == 'B' and (self.fast or self.dataset != 'fashion-mnist'):
+        if self.budget == 'B' and self.dataset != 'fashion-mnist':
             raise ValueError(
-                f"budget B is measured on fashion-mnist in FULL mode only (its models are kept in {KEPT}), not on "
-                f"{self.dataset}{' in FAST mode' if self.fast else ''}: unset FARMER_FAST and FARMER_ANALYSIS_DATA"
+                f"budget B is measured on fashion-mnist only (its models are kept in {KEPT}), not on {self.dataset}: "
+                "unset FARMER_ANALYSIS_DATA or FARMER_BUDGET"
             )
 
     @property
@@ -150,7 +150,8 @@ class Analysis:
 
     @property
     def kept(self) -> Path:
-        return self.root / KEPT
+        "Where the models kept at budget B are: `KEPT` under the root; in FAST mode (a temporary root) this installation's own, read only."
+        return DATA_DIR / KEPT.name if self.fast else self.root / KEPT
 
     @property
     def runs(self) -> Path:
@@ -167,6 +168,14 @@ class Analysis:
     @property
     def seeds(self) -> tuple:
         return SEEDS[:1] if self.fast else SEEDS
+
+    @property
+    def split_seeds(self) -> tuple:
+        "The seeds of `split_model` a chapter studies: `seeds`; at B the kept seeds of `pixel-8` (FAST mode: the first)."
+        if self.budget != 'B':
+            return self.seeds
+        kept = tuple(s for s in B_MODELS['pixel-8'][1] if f'pixel-8-seed{s}' in model_manifest(self.kept))
+        return kept[:1] if self.fast else kept
 
     def _config(self, key: str, **overrides) -> FarmerConfig:
         name, base = ANALYSIS_DATA[self.dataset][key]
@@ -216,7 +225,8 @@ def project_root(start: Path | None = None) -> Path:
 
 def analysis_setup(fast: bool | None = None, dataset: str | None = None, budget: str | None = None) -> Analysis:
     """FAST (env FARMER_FAST=1, or `fast=True`): a temporary root, digits; FULL: the repository, fashion-mnist (env
-    FARMER_ANALYSIS_DATA overrides); budget 'short', or 'B' (env FARMER_BUDGET=B: the models kept at budget B)."""
+    FARMER_ANALYSIS_DATA overrides); budget 'short', or 'B' (env FARMER_BUDGET=B: the models kept at budget B,
+    fashion-mnist only; in FAST mode this installation's, read only)."""
     fast = os.environ.get('FARMER_FAST') == '1' if fast is None else fast
     dataset = dataset or os.environ.get('FARMER_ANALYSIS_DATA') or ('digits' if fast else 'fashion-mnist')
     budget = budget or os.environ.get('FARMER_BUDGET') or 'short'
@@ -251,10 +261,8 @@ def default_model(a: Analysis, seed: int = 0, device: str = 'cpu'):
 def split_model(a: Analysis, seed: int | None = None, device: str = 'cpu'):
     """A model of `a`'s dataset with the informative/redundant split: the chapter model if it has one, else the `full`
     ablation row; at B the paper's split `pixel-8` as kept (`seed` None: 0, at B the first seed kept)."""
-    if a.budget == 'B':
-        if seed is None:  # the first seed kept (pixel-8 seed 0 was trained before weights were kept: numbers only)
-            seed = next((s for s in B_MODELS['pixel-8'][1] if f'pixel-8-seed{s}' in model_manifest(a.kept)), 0)
-        return kept_model(a, 'pixel-8', seed, device)
+    if a.budget == 'B':  # seed None: the first seed kept (pixel-8 seed 0 was trained before weights were kept)
+        return kept_model(a, 'pixel-8', (a.split_seeds or (0,))[0] if seed is None else seed, device)
     seed = seed or 0
     if a.model_config().dim_R > 0:
         return default_model(a, seed, device)

@@ -16,6 +16,10 @@ from farmer.analysis import (
     ANALYSIS_DATA,
     Analysis,
     ablation_rows,
+    b_config,
+    default_model,
+    split_model,
+    KEPT,
 )
 from farmer.config import FarmerConfig, preset
 from farmer.analysis import ensure_run
@@ -53,6 +57,19 @@ def test_ssim_identity_symmetry_and_noise_order():
     )
     assert torch.allclose(ssim(x, x), torch.ones(4, dtype=torch.float64))
     assert torch.allclose(ssim(x, y), ssim(y, x)) and (ssim(x, y) < 1).all()
+
+
+def test_fast_mode_at_budget_b_reads_the_kept_models_and_writes_only_into_its_temporary_root(monkeypatch):
+    for k, v in dict(FARMER_FAST='1', FARMER_ANALYSIS_DATA='fashion-mnist', FARMER_BUDGET='B').items():
+        monkeypatch.setenv(k, v)
+    a = analysis_setup()
+    assert a.fast and a.budget == 'B' and a.seeds == (0,) and ROOT not in a.root.parents and a.root != ROOT
+    assert all(a.root in p.parents for p in (a.claims, a.runs / 'x', a.figures / 'x'))
+    assert a.kept == ROOT / KEPT  # this checkout's kept models (an editable install), only read
+    assert default_model(a, 0).cfg == b_config('no-split', 0)  # the converged chapter model, not a 60-step toy
+    (s,) = a.split_seeds
+    assert split_model(a).cfg == b_config('pixel-8', s)
+    assert not any(a.root.rglob('*.safetensors'))  # nothing trained or copied
 
 
 def test_fast_mode_never_writes_into_the_repository(monkeypatch):
