@@ -2,15 +2,17 @@
 
 `python tests/readme.py` rewrites README.md; `tests/test_repo.py` fails when the two disagree.
 Markdown cells are copied as they are; code cells become ```python blocks; cells with `#| hide` are left out.
-Two blocks of the index are generated from the measurements, between their markers: the headline table (from
+The blocks of the index between their markers (`BLOCKS`) are generated from the measurements: the headline table (from
 figures/likelihood.json, written by `python bench/likelihood.py`, figures/samples.json, written by the sampling-knobs
-chapter in FULL mode, and figures/train-throughput.json, written by `python bench/train_throughput.py`) and the claims in one line each (from figures/claims.json, written by the analysis chapters);
-`python tests/readme.py` refreshes both in nbs/index.ipynb first.
+chapter in FULL mode, and figures/train-throughput.json, written by `python bench/train_throughput.py`), the claims in
+one line each (from figures/claims.json, written by the analysis chapters), the likelihood prose, the shipped models,
+the GPU check and the split paragraph's numbers (figures/split-variants.json, samples-over-training.json);
+`python tests/readme.py` refreshes them in nbs/index.ipynb first.
 """
 
 import json, statistics
 from pathlib import Path
-from farmer.analysis import B_STEPS, CLAIMS
+from farmer.analysis import B_MODELS, B_STEPS, CLAIMS
 from farmer.budget import budget
 from farmer.config import preset
 
@@ -26,6 +28,8 @@ PROSE_START = '<!-- likelihood prose: generated from figures/likelihood.json and
 PROSE_END = '<!-- end of likelihood prose -->'
 SHIPPED_START = '<!-- shipped models: generated from data/models.json and figures/samples-over-training.json by `python tests/readme.py` -->'
 SHIPPED_END = '<!-- end of shipped models -->'
+SPLIT_START = '<!-- split numbers: generated from figures/split-variants.json and samples-over-training.json by `python tests/readme.py` -->'
+SPLIT_END = '<!-- end of split numbers -->'
 GPU_START = '<!-- GPU check: generated from figures/gpu-check.json by `python tests/readme.py` -->'
 GPU_END = '<!-- end of GPU check -->'
 
@@ -352,6 +356,51 @@ def shipped_prose() -> str:
     )
 
 
+SPLIT_NAMES = {'pixel-8': "the paper's split", 'token-8': "a redundant GMM per token (ours, `redundant='gmm-token'`)"}
+NUMBER_WORDS = {1: 'one', 2: 'two', 3: 'three'}
+
+
+def split_prose() -> str:
+    """The split paragraph's numbers: the split variant closest to the no-split samples after 2,000 steps
+    (`bench/split_variants.py`) and the split target at budget B (`bench/sample_models.py`, `bench/over_training.py`),
+    computed as the split chapter computes them (validation FID: seed means; at B each run's last scored weights)."""
+    res, ot = _load('split-variants.json'), _load('samples-over-training.json')
+    val = lambda row, k: statistics.mean(
+        r['none']['val_fid'] if k == 'fid' else r['val_bpd'] for r in res[row].values()
+    )
+    best = min((r for r in res if r != 'no-split'), key=lambda r: val(r, 'fid'))
+    n_best, n_none = len(res[best]), len(res['no-split'])
+    seeds = f"{NUMBER_WORDS[n_best]} seeds each" if n_best == n_none else f"{n_best} v {n_none} seeds"
+    dbpd = val(best, 'bpd') - val('no-split', 'bpd')
+    short = (
+        f"{SPLIT_NAMES.get(best, f'`{best}`')} brings the same fixed-pixel split closest to the no-split samples, without "
+        f"reaching them (unguided validation FID {val(best, 'fid'):.1f} against {val('no-split', 'fid'):.1f}, "
+        f"{val(best, 'fid') / val('no-split', 'fid'):.2f}×, {seeds}, with a validation BPD {abs(dbpd):.3f} bits "
+        f"{'better' if dbpd < 0 else 'worse'}; the paper's split: {val('pixel-8', 'fid'):.1f})."
+    )
+    runs = {
+        row: [ot[k] for s in seeds_ if 'test' in ot.get(k := f'{row}-seed{s}', {})]
+        for row, (_, seeds_) in B_MODELS.items()
+    }
+    last = lambda e: e['points'][max(e['points'], key=int)]
+    at = lambda row, k: statistics.mean(last(e)[k] for e in runs[row])
+    test = lambda row: statistics.mean(e['test']['fid'] for e in runs[row])
+    ratio = {row: at(row, 'fid') / at('no-split', 'fid') for row in ('pixel-8', 'token-8')}
+    met = {row: ratio[row] <= 1.2 and at(row, 'val_bpd') - at('no-split', 'val_bpd') <= 0.05 for row in ratio}
+    turns = (ratio['pixel-8'] < ratio['token-8']) != (val('pixel-8', 'fid') < val('token-8', 'fid'))
+    split_seeds = {len(runs['pixel-8']), len(runs['token-8'])}
+    split_n = f"{NUMBER_WORDS[split_seeds.pop()]} seeds" if len(split_seeds) == 1 else 'two or three seeds'
+    verdict = lambda row: 'meets the split target' if met[row] else 'misses it'
+    return short + (
+        f" Trained for the budget B of the likelihood comparison ({B_STEPS:,} steps; {split_n} of each split, "
+        f"{NUMBER_WORDS[len(runs['no-split'])]} without) the order "
+        f"{'turns' if turns else 'stays'}: the paper's split ends at {ratio['pixel-8']:.2f}× the no-split validation FID "
+        f"and {verdict('pixel-8')}, the per-token GMM ends at {ratio['token-8']:.2f}× and {verdict('token-8')} (test FID "
+        f"{test('no-split'):.2f} without the split, {test('pixel-8'):.2f} with the paper's, {test('token-8'):.2f} with a GMM "
+        f"per token; the split chapter's last section)."
+    )
+
+
 def gpu_prose() -> str:
     "What one GPU showed (figures/gpu-check.json, from bench/gpu_check.py on a lent machine), or that none has run it."
     g = _load('gpu-check.json')
@@ -395,13 +444,18 @@ BLOCKS = (
     (HEADLINE_START, HEADLINE_END, headline),
     (SHIPPED_START, SHIPPED_END, shipped_prose),
     (GPU_START, GPU_END, gpu_prose),
+    (SPLIT_START, SPLIT_END, split_prose),
     (PROSE_START, PROSE_END, likelihood_prose),
     (CLAIMS_START, CLAIMS_END, claims_lines),
 )
 
 
+INLINE = (SPLIT_START,)  # blocks inside a paragraph: their markers sit on the text's line (HTML comments, not shown)
+
+
 def block(start: str, end: str, make) -> str:
-    return f"{start}\n{make()}\n{end}"
+    sep = '' if start in INLINE else '\n'
+    return f"{start}{sep}{make()}{sep}{end}"
 
 
 def refresh(nb_path: Path = ROOT / 'nbs' / 'index.ipynb') -> None:

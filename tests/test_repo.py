@@ -210,3 +210,18 @@ def test_readme_sample_figure_follows_the_budget():
     short, at_B = sample_figure({'fashion-mnist': {}}), sample_figure({'fashion-mnist': {}, 'fashion-mnist-B': {}})
     assert '(figures/samples-fashion-mnist.png)' in short and '2,000 steps of 64 images, 2.3 passes' in short
     assert '(figures/samples-fashion-mnist-B.png)' in at_B and '30,000 steps of 64 images, 34.9 passes' in at_B
+
+
+def test_the_split_paragraph_follows_the_measurements(monkeypatch):
+    import copy, readme
+
+    real = {n: readme._load(n) for n in ('split-variants.json', 'samples-over-training.json')}
+    text = readme.split_prose()
+    worse = copy.deepcopy(real)
+    for k, e in worse['samples-over-training.json'].items():  # the paper's split at B twice as far from no split
+        if k.startswith('pixel-8-seed'):
+            for p in e['points'].values():
+                p['fid'] *= 2
+    monkeypatch.setattr(readme, '_load', lambda n: worse[n])
+    moved = readme.split_prose()
+    assert 'and misses it, the per-token GMM' in moved and 'the order stays' in moved and moved != text
