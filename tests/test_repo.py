@@ -1,6 +1,7 @@
 "The repository's own rules: README in sync with index.ipynb, CI runs the README's test command, small modules."
 
-import ast, json, re
+import ast, copy, json, re
+import readme
 from readme import ROOT, render, BLOCKS, block
 
 
@@ -213,8 +214,6 @@ def test_readme_sample_figure_follows_the_budget():
 
 
 def test_the_split_paragraph_follows_the_measurements(monkeypatch):
-    import copy, readme
-
     real = {n: readme._load(n) for n in ('split-variants.json', 'samples-over-training.json')}
     text = readme.split_prose()
     worse = copy.deepcopy(real)
