@@ -8,12 +8,13 @@ For each dataset, four models on the dataset's likelihood preset (same data, ste
 - the AF alone (`K_I=1, d_I=None`: one diagonal Gaussian per latent token from the causal AR, i.e. a TARFlow-style flow
   with one more autoregressive affine block, paper Appendix A.1).
 
-Every model gets the same search on the validation split: the learning rate over `LRS` (seed 0); the AF alone also
-its width, over two widths whose parameter counts bracket the largest FARMER's within 10%. The setting with the best
-validation BPD is then trained with seeds 1 and 2 as well, and the table reports the test BPD of the three seeds: mean
-and 95% t-interval, and each FARMER row's gain over the AF alone with Welch's interval (`farmer.analysis.effect`).
-Each seed's test score also gives the median and the worst test image (`summary.json`), since a mean BPD can rest on a
-few images the model finds very unlikely.
+Every model gets the same search on the validation split: the learning rate over `LRS` (seed 0), the grid extended one
+value at a time (x1.5 or /1.5, `lr_search`) beyond whichever edge its best value sits at until that value is interior;
+the AF alone also its width, over two widths whose parameter counts bracket the largest FARMER's within 10%. The
+setting with the best validation BPD is then trained with seeds 1 and 2 as well, and the table reports the test BPD of
+the three seeds: mean and 95% t-interval, and each FARMER row's gain over the AF alone with Welch's interval
+(`farmer.analysis.effect`). Each seed's test score also gives the median and the worst test image (`summary.json`),
+since a mean BPD can rest on a few images the model finds very unlikely.
 Runs go to `runs/likelihood/<dataset>/<row>` and are resumed when cut short; each finished run's config and summary are
 added to `figures/likelihood-runs.json` (the record, committed), and a run the record holds with the same config is not
 trained again: the benchmark takes longer than one sitting, and the record carries it over without the checkpoints
@@ -24,11 +25,12 @@ the README quote.
     python bench/likelihood.py --budget long --datasets fashion-mnist [--models "FARMER, no split"]
 
 `--budget long` is the first stage of the likelihood claim at a budget the models have finished learning in: FARMER
-without the split and the AF alone, each with the setting the 2,000-step table chose on validation (seed 0), trained for
-`LONG_STEPS` steps with an evaluation every 1,000; their validation curves and training-log terms go to the record, and
-the budget B where each curve flattens to `figures/likelihood-long.json` (the training chapter plots them). Once both
-runs are on disk, their best weights score every test image again with the same noise per image, and the mean per-image
-difference FARMER - AF with its interval over images goes beside them (`vs_af_paired`).
+without the split and the AF alone, each with the setting the 2,000-step table chose on validation (seed 0; a row
+already in `figures/likelihood-long.json` keeps the setting it was trained with), trained for `LONG_STEPS` steps with an
+evaluation every 1,000; their validation curves and training-log terms go to the record, and the budget B where each
+curve flattens to `figures/likelihood-long.json` (the training chapter plots them). Once both runs are on disk, their
+best weights score every test image again with the same noise per image, and the mean per-image difference FARMER - AF
+with its interval over images goes beside them (`vs_af_paired`).
 
 `--budget B` is the second stage, the table at B (`B_STEPS`; stage 1 found that neither curve flattens by 30,000 steps):
 FARMER without the split, its best split variant on validation (the per-token redundant GMM, `token-8`) and the AF alone,
@@ -102,9 +104,9 @@ def model_row(
     record: Path | None = None,
     at_B: bool = False,
 ) -> dict:
-    """Search on validation, then three seeds of the chosen setting; return the row. `steps`: a smoke run of that many
-    steps. `at_B`: the rows of `B_ROWS` trained `B_STEPS` steps (or `steps`), the learning-rate grid `B_LRS` grown until
-    its best value is interior."""
+    """Search on validation (the learning-rate grid grown until its best value is interior), then three seeds of the
+    chosen setting; return the row. `steps`: a smoke run of that many steps. `at_B`: the rows of `B_ROWS` trained
+    `B_STEPS` steps (or `steps`) from the grid `B_LRS`, a later width tried at the best rate first (`arch_search`)."""
     runs_dir = root / ds
     short = dict(steps=steps, eval_every=steps, warmup=0) if steps else {}
     length = dict(steps=steps or B_STEPS) if at_B else {}  # named in the run's directory: not the 2,000-step runs
@@ -123,7 +125,7 @@ def model_row(
         return s['best_val_bpd']
 
     search = {}
-    arch_search(val_bpd, (B_ROWS if at_B else MODELS)[name](ds), B_LRS if at_B else LRS, grow=at_B, screen=at_B)
+    arch_search(val_bpd, (B_ROWS if at_B else MODELS)[name](ds), B_LRS if at_B else LRS, grow=True, screen=at_B)
     best = min(search.values(), key=lambda r: r['val_bpd'])['over']
     runs = [train(dict(best, seed=s)) for s in SEEDS]
     tests = [r['test_bpd'] for r in runs]
@@ -255,12 +257,15 @@ def budget(curve: list[list[float]], tol: float = 0.01, tail: float = 0.2) -> di
     return dict(B=min(s for s, v in curve if v - final < tol) if flat else T, flattened=flat, tail_gain=before - final)
 
 
-def convergence(ds: str, names: list[str], data_root, root: Path, record: Path, short: dict, steps=None) -> dict:
-    "The long runs of `names` (the settings `short`, the 2,000-step table, chose; seed 0): their curves, test BPD and B."
+def convergence(
+    ds: str, names: list[str], data_root, root: Path, record: Path, short: dict, steps=None, kept: dict | None = None
+) -> dict:
+    """The long runs of `names` (the settings `short`, the 2,000-step table, chose; seed 0): their curves, test BPD and B.
+    A row already in `kept` (the long table) keeps the setting it was trained with, whatever the short table chooses now."""
     rows = {}
     for name in names:
         smoke = dict(steps=steps, eval_every=steps, warmup=0) if steps else dict(steps=LONG_STEPS)
-        over = dict(short[name]['chosen'], **smoke, seed=0)
+        over = (kept or {}).get(name, {}).get('over') or dict(short[name]['chosen'], **smoke, seed=0)
         cfg = preset(ds, **over)
         s = recorded_run(cfg, root / ds / slug(over), record, data_root=data_root, compile=not steps)
         keep = ('curve', 'terms', 'train_tail', 'best_step', 'best_val_bpd', 'test_bpd', 'train_s')
@@ -358,8 +363,8 @@ def run_stage(a, path: Path, record: Path):
         short = json.loads(path.with_name('likelihood.json').read_text())
         names = [n for n in a.models.split(';') if n in LONG_ROWS] if a.models != ';'.join(MODELS) else list(LONG_ROWS)
         for ds in a.datasets.split(','):
-            rows = convergence(ds, names, a.data_root, Path(a.runs), record, short[ds], a.steps)
             result = json.loads(path.read_text()) if path.is_file() else {}
+            rows = convergence(ds, names, a.data_root, Path(a.runs), record, short[ds], a.steps, result.get(ds))
             result[ds] = result.get(ds, {}) | rows
             pair = paired_test({n: Path(a.runs) / ds / slug(r['over']) for n, r in result[ds].items()}, a.data_root)
             if pair and 'FARMER, no split' in result[ds]:  # kept from an earlier sitting when the runs are gone

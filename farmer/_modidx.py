@@ -55,6 +55,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                  'farmer.analysis.k1_flow_nll': ('analysis.html#k1_flow_nll', 'farmer/analysis.py'),
                                  'farmer.analysis.kept_model': ('analysis.html#kept_model', 'farmer/analysis.py'),
                                  'farmer.analysis.laplacian_variance': ('analysis.html#laplacian_variance', 'farmer/analysis.py'),
+                                 'farmer.analysis.meets_split_target': ('analysis.html#meets_split_target', 'farmer/analysis.py'),
                                  'farmer.analysis.project_root': ('analysis.html#project_root', 'farmer/analysis.py'),
                                  'farmer.analysis.record_claim': ('analysis.html#record_claim', 'farmer/analysis.py'),
                                  'farmer.analysis.redundancy_r2': ('analysis.html#redundancy_r2', 'farmer/analysis.py'),

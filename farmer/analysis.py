@@ -21,11 +21,11 @@ from .train import train
 from .runs import DATA_DIR, load_pretrained, load_run_model, model_manifest
 
 # %% auto #0
-__all__ = ['FAST_STEPS', 'ANALYSIS_DATA', 'SEEDS', 'B_STEPS', 'B_MODELS', 'KEPT', 'CLASS_NAMES', 'ABLATION_CORE', 'CLAIMS',
-           'CLAIM_COLUMNS', 'ensure_run', 'weights_id', 'cached', 'Analysis', 'b_config', 'project_root',
-           'analysis_setup', 'kept_model', 'default_model', 'split_model', 'ablation_rows', 'laplacian_variance',
-           'ssim', 'effect', 'verdict', 'record_claim', 'claims_table', 'k1_flow_nll', 'redundancy_r2',
-           'redundant_share']
+__all__ = ['FAST_STEPS', 'ANALYSIS_DATA', 'SEEDS', 'B_STEPS', 'SPLIT_TARGET', 'B_MODELS', 'KEPT', 'CLASS_NAMES', 'ABLATION_CORE',
+           'CLAIMS', 'CLAIM_COLUMNS', 'ensure_run', 'weights_id', 'cached', 'meets_split_target', 'Analysis',
+           'b_config', 'project_root', 'analysis_setup', 'kept_model', 'default_model', 'split_model', 'ablation_rows',
+           'laplacian_variance', 'ssim', 'effect', 'verdict', 'record_claim', 'claims_table', 'k1_flow_nll',
+           'redundancy_r2', 'redundant_share']
 
 # %% ../nbs/17_analysis.ipynb #8744b922
 def ensure_run(cfg: FarmerConfig, out: str | Path, **train_kw) -> dict:
@@ -95,6 +95,14 @@ ANALYSIS_DATA = {  # dataset -> the chapter model (sample recipe, `SEEDS`), the 
 }
 SEEDS = (0, 1, 2)  # model seeds of the chapter model (FAST: the first)
 B_STEPS = 30_000  # budget B on Fashion-MNIST: no validation curve flattens within it (the training chapter)
+SPLIT_TARGET = dict(fid_x=1.2, bits=0.05)  # a split worth having (the split chapter), against the no-split model
+
+
+def meets_split_target(fid_x: float, dbpd: float) -> bool:
+    "A split's validation FID is at most `fid_x` times the no-split model's and its validation BPD at most `bits` higher."
+    return fid_x <= SPLIT_TARGET['fid_x'] and dbpd <= SPLIT_TARGET['bits']
+
+
 B_MODELS = {  # the sample-recipe models at budget B: row -> (overrides of the chapter model's preset, model seeds)
     'no-split': (dict(d_I=None), SEEDS),  # the chapter model
     'pixel-8': (

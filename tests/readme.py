@@ -12,7 +12,7 @@ the GPU check and the split paragraph's numbers (figures/split-variants.json, sa
 
 import json, statistics
 from pathlib import Path
-from farmer.analysis import B_MODELS, B_STEPS, CLAIMS
+from farmer.analysis import B_MODELS, B_STEPS, CLAIMS, meets_split_target
 from farmer.budget import budget
 from farmer.config import preset
 
@@ -386,7 +386,7 @@ def split_prose() -> str:
     at = lambda row, k: statistics.mean(last(e)[k] for e in runs[row])
     test = lambda row: statistics.mean(e['test']['fid'] for e in runs[row])
     ratio = {row: at(row, 'fid') / at('no-split', 'fid') for row in ('pixel-8', 'token-8')}
-    met = {row: ratio[row] <= 1.2 and at(row, 'val_bpd') - at('no-split', 'val_bpd') <= 0.05 for row in ratio}
+    met = {row: meets_split_target(ratio[row], at(row, 'val_bpd') - at('no-split', 'val_bpd')) for row in ratio}
     turns = (ratio['pixel-8'] < ratio['token-8']) != (val('pixel-8', 'fid') < val('token-8', 'fid'))
     split_seeds = {len(runs['pixel-8']), len(runs['token-8'])}
     split_n = f"{NUMBER_WORDS[split_seeds.pop()]} seeds" if len(split_seeds) == 1 else 'two or three seeds'

@@ -49,7 +49,7 @@ def test_likelihood_bench_smoke_tunes_every_row_alike(tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     rows = json.loads(out.read_text())['digits']
     record = json.loads((tmp_path / 'likelihood-runs.json').read_text())['digits']
-    assert len(record) == sum(3 * len(L.MODELS[n]('digits')) + 2 for n in L.MODELS)  # the search, then seeds 1 and 2
+    assert len(record) == sum(len(r['search']) + 2 for r in rows.values())  # the search, then seeds 1 and 2
     assert all(r['summary']['curve'][-1] == [2, r['summary']['final_val_bpd']] for r in record.values())
     shutil.rmtree(tmp_path / 'runs')  # a later sitting without the checkpoints: the record alone rebuilds the table
     out.unlink()
@@ -58,10 +58,16 @@ def test_likelihood_bench_smoke_tunes_every_row_alike(tmp_path):
     assert not (tmp_path / 'runs').exists() and json.loads(out.read_text())['digits'] == rows  # nothing trained again
     assert set(rows) == set(L.MODELS)
     for name, row in rows.items():
-        lrs = sorted(s['over']['lr'] for s in row['search'].values())
-        widths = len(L.MODELS[name]('digits'))
-        assert lrs == sorted(list(L.LRS) * widths), (name, lrs)  # the same search for every row
-        assert row['chosen']['lr'] in L.LRS and len(row['test_bpd']) == len(L.SEEDS) == 3
+        for arch in L.MODELS[name](
+            'digits'
+        ):  # the same search for every row: LRS, grown past an edge that holds its best
+            val = {s['over']['lr']: s['val_bpd'] for s in row['search'].values() if arch.items() <= s['over'].items()}
+            lrs, best = sorted(val), min(val, key=val.get)
+            beyond = best * L.LR_STEP ** (1 if best == lrs[-1] else -1)  # the next value past the edge holding the best
+            assert set(L.LRS) <= set(lrs), (name, lrs)
+            assert lrs[0] < best < lrs[-1] or not L.LR_RANGE[0] <= beyond <= L.LR_RANGE[1], (name, val)
+        assert row['chosen']['lr'] in [s['over']['lr'] for s in row['search'].values()]
+        assert len(row['test_bpd']) == len(L.SEEDS) == 3
         assert row['ci'][0] <= row['mean'] <= row['ci'][1]
         assert (name == 'AF alone') == ('vs_af_pct' not in row) == ('median_vs_af_pct' not in row)
         assert len(row['test_median']) == 3 and all(m <= x for m, x in zip(row['test_median'], row['test_max']))
@@ -73,23 +79,9 @@ def test_likelihood_bench_smoke_tunes_every_row_alike(tmp_path):
     assert af[0] <= farmer <= af[-1] and all(abs(p / farmer - 1) <= 0.10 for p in af), (af, farmer)
     # the long budget: the two rows with the settings chosen above, their curves, training-log terms and B
     long = tmp_path / 'likelihood-long.json'
-    r = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / 'bench' / 'likelihood.py'),
-            '--budget',
-            'long',
-            '--datasets',
-            'digits',
-            '--steps',
-            '3',
-        ]
-        + ['--runs', str(tmp_path / 'long'), '--out', str(long)],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        cwd=tmp_path,
-    )
+    long_cmd = [sys.executable, str(ROOT / 'bench' / 'likelihood.py'), '--budget', 'long', '--datasets', 'digits']
+    long_cmd += ['--steps', '3', '--runs', str(tmp_path / 'long'), '--out', str(long)]
+    r = subprocess.run(long_cmd, capture_output=True, text=True, timeout=900, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
     got = json.loads(long.read_text())['digits']
     assert set(got) == set(L.LONG_ROWS)
@@ -102,6 +94,17 @@ def test_likelihood_bench_smoke_tunes_every_row_alike(tmp_path):
     assert abs(pair['farmer_mean'] - got['FARMER, no split']['test_bpd']) < 1e-5, pair
     assert abs(pair['af_mean'] - got['AF alone']['test_bpd']) < 1e-5, pair
     assert abs(pair['diff'] - (pair['farmer_mean'] - pair['af_mean'])) < 1e-5 and pair['lo'] < pair['diff'] < pair['hi']
+    # a short table that chooses differently later (its grid grew) leaves the long rows on the settings they trained with
+    short = json.loads(out.read_text())
+    for row in short['digits'].values():
+        row['chosen']['lr'] *= 2
+    out.write_text(json.dumps(short))
+    r = subprocess.run(long_cmd, capture_output=True, text=True, timeout=900, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert {n: row['over'] for n, row in json.loads(long.read_text())['digits'].items()} == {
+        n: row['over'] for n, row in got.items()
+    }
+    assert len(json.loads((tmp_path / 'likelihood-runs.json').read_text())['digits']) == len(record) + 2  # none trained
 
 
 def test_budget_is_where_the_validation_curve_flattens():
@@ -152,7 +155,7 @@ def test_lr_search_grows_the_grid_until_its_best_is_interior():
     best, grid = min(seen, key=seen.get), sorted(seen)
     assert grid[0] < best < grid[-1] and len(grid) > len(L.B_LRS), grid  # interior, after growing
     assert sorted(calls) == grid and abs(best / 7e-3 - 1) < L.LR_STEP - 1
-    assert set(L.lr_search(bowl, L.B_LRS)) == set(L.B_LRS)  # the short table's search: the grid as given
+    assert set(L.lr_search(bowl, L.B_LRS)) == set(L.B_LRS)  # without `grow`: the grid as given
     falling = L.lr_search(lambda lr: -lr, L.B_LRS, grow=True)  # best beyond the range: the grid stops at its edge
     assert max(falling) <= L.LR_RANGE[1] < max(falling) * L.LR_STEP
 
