@@ -58,9 +58,8 @@ def test_likelihood_bench_smoke_tunes_every_row_alike(tmp_path):
     assert not (tmp_path / 'runs').exists() and json.loads(out.read_text())['digits'] == rows  # nothing trained again
     assert set(rows) == set(L.MODELS)
     for name, row in rows.items():
-        for arch in L.MODELS[name](
-            'digits'
-        ):  # the same search for every row: LRS, grown past an edge that holds its best
+        # the same search for every row: LRS, grown past an edge that holds its best
+        for arch in L.MODELS[name]('digits'):
             val = {s['over']['lr']: s['val_bpd'] for s in row['search'].values() if arch.items() <= s['over'].items()}
             lrs, best = sorted(val), min(val, key=val.get)
             beyond = best * L.LR_STEP ** (1 if best == lrs[-1] else -1)  # the next value past the edge holding the best
