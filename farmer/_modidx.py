@@ -47,6 +47,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                  'farmer.analysis.ablation_rows': ('analysis.html#ablation_rows', 'farmer/analysis.py'),
                                  'farmer.analysis.analysis_setup': ('analysis.html#analysis_setup', 'farmer/analysis.py'),
                                  'farmer.analysis.b_config': ('analysis.html#b_config', 'farmer/analysis.py'),
+                                 'farmer.analysis.best_farmer': ('analysis.html#best_farmer', 'farmer/analysis.py'),
                                  'farmer.analysis.cached': ('analysis.html#cached', 'farmer/analysis.py'),
                                  'farmer.analysis.claims_table': ('analysis.html#claims_table', 'farmer/analysis.py'),
                                  'farmer.analysis.default_model': ('analysis.html#default_model', 'farmer/analysis.py'),

@@ -24,8 +24,8 @@ from .runs import DATA_DIR, load_pretrained, load_run_model, model_manifest
 __all__ = ['FAST_STEPS', 'ANALYSIS_DATA', 'SEEDS', 'B_STEPS', 'SPLIT_TARGET', 'B_MODELS', 'KEPT', 'CLASS_NAMES', 'ABLATION_CORE',
            'CLAIMS', 'CLAIM_COLUMNS', 'ensure_run', 'weights_id', 'cached', 'meets_split_target', 'Analysis',
            'b_config', 'project_root', 'analysis_setup', 'kept_model', 'default_model', 'split_model', 'ablation_rows',
-           'laplacian_variance', 'ssim', 'effect', 'verdict', 'record_claim', 'claims_table', 'k1_flow_nll',
-           'redundancy_r2', 'redundant_share']
+           'laplacian_variance', 'ssim', 'effect', 'verdict', 'record_claim', 'claims_table', 'best_farmer',
+           'k1_flow_nll', 'redundancy_r2', 'redundant_share']
 
 # %% ../nbs/17_analysis.ipynb #8744b922
 def ensure_run(cfg: FarmerConfig, out: str | Path, **train_kw) -> dict:
@@ -357,6 +357,7 @@ def verdict(effects: list[dict]) -> str:
 
 # %% ../nbs/17_analysis.ipynb #2502910e
 CLAIMS = (
+    'likelihood',
     'dim-reduction',
     'dim-reduction-mix',
     'dim-reduction-token',
@@ -442,6 +443,16 @@ def claims_table(path: str | Path) -> str:
         if any(k in d.get(ds, {}) for ds in cols)
     ]
     return '\n'.join(rows)
+
+# %% ../nbs/17_analysis.ipynb #5c1a7e21
+def best_farmer(rows: dict) -> tuple[str, dict]:
+    "(name, row) of the FARMER row of a likelihood table `rows` {name: row} with the lowest mean validation BPD: the variant chosen on validation."
+    farmers = [(n, r) for n, r in rows.items() if n.startswith('FARMER')]
+    if not farmers:
+        raise ValueError(
+            f"no FARMER row in this likelihood table (rows: {', '.join(rows) or 'none'}); train one with bench/likelihood.py"
+        )
+    return min(farmers, key=lambda nr: sum(nr[1]['val_bpd']) / len(nr[1]['val_bpd']))
 
 # %% ../nbs/17_analysis.ipynb #df1e9600
 def k1_flow_nll(model, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

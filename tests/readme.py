@@ -12,7 +12,7 @@ the GPU check and the split paragraph's numbers (figures/split-variants.json, sa
 
 import json, statistics
 from pathlib import Path
-from farmer.analysis import B_MODELS, B_STEPS, CLAIMS, meets_split_target
+from farmer.analysis import B_MODELS, B_STEPS, CLAIMS, best_farmer, meets_split_target
 from farmer.budget import budget
 from farmer.config import preset
 
@@ -50,13 +50,6 @@ def _drop(g: list[float]) -> str:
     return f'{-g[0]:.1f}% higher [{-g[2]:.1f}, {-g[1]:.1f}]'
 
 
-def _best_farmer(rows: dict) -> tuple[str, dict]:
-    "(name, row) of the FARMER row of a likelihood table with the lowest mean validation BPD: the variant chosen on validation."
-    return min(
-        ((n, r) for n, r in rows.items() if n.startswith('FARMER')), key=lambda nr: statistics.mean(nr[1]['val_bpd'])
-    )
-
-
 def headline() -> str:
     "The headline table: likelihood against the tuned AF, the samples of the sample-recipe model, training speed."
     lik, smp, at_B = _load('likelihood.json'), _load('samples.json'), _load('likelihood-B.json')
@@ -76,7 +69,7 @@ def headline() -> str:
     for ds in DATASETS:
         r = at_B.get(ds) or lik.get(ds, {})
         if comparable(r):
-            name, best = _best_farmer(r)
+            name, best = best_farmer(r)
             steps = next(iter(best['search'].values()))['over'].get('steps', preset(ds).recipe.steps)
             when = f"at B = {steps:,} steps" if ds in at_B else f"{steps:,} steps"
             af, g = r['AF alone'], best['vs_af_pct']
@@ -159,8 +152,9 @@ def claims_lines() -> str:
         if e is None:
             continue
         cols = DATASETS | {ds: t for ds, t in BUDGET_COLUMNS.items() if d.get(ds)}
+        absent = 'not decided yet (its table is still training)' if k == 'likelihood' else 'not measured'
         verdicts = '; '.join(
-            f"{label}: **{d[ds][k]['reproduces']}**" if k in d.get(ds, {}) else f"{label}: not measured"
+            f"{label}: **{d[ds][k]['reproduces']}**" if k in d.get(ds, {}) else f"{label}: {absent}"
             for ds, label in cols.items()
         )
         out.append(f"- {e['claim']}: {verdicts}")
@@ -257,7 +251,7 @@ def at_B_prose(rows: dict) -> str:
             for n, r in rows.items()
         ]
         return f"Finished at B so far: {'; '.join(done)}." if done else ''
-    name, best = _best_farmer(rows)
+    name, best = best_farmer(rows)
     g, af, pair = best['vs_af_pct'], rows['AF alone'], best.get('vs_af_paired')
     steps = next(iter(best['search'].values()))['over']['steps']
     met = g[0] >= 5 and g[1] > 0

@@ -57,6 +57,8 @@ def test_likelihood_bench_smoke_tunes_every_row_alike(tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     assert not (tmp_path / 'runs').exists() and json.loads(out.read_text())['digits'] == rows  # nothing trained again
     assert set(rows) == set(L.MODELS)
+    claim = json.loads((tmp_path / 'claims.json').read_text())['digits']['likelihood']  # decided once every row is in
+    assert claim == dict(L.likelihood_claim(rows, False, 2), reproduces=claim['reproduces']) and claim['effects']
     for name, row in rows.items():
         # the same search for every row: LRS, grown past an edge that holds its best
         for arch in L.MODELS[name]('digits'):
@@ -208,6 +210,31 @@ def test_likelihood_at_B_trains_as_many_runs_as_allowed_and_goes_on(tmp_path):
     for k, r in record().items():
         v = kept[f'digits/{k}']
         assert v.shape == (row['test_images'],) and abs(v.mean().item() - r['summary']['test_bpd']) < 1e-5, k
+
+
+def test_likelihood_claim_compares_the_farmer_row_chosen_on_validation_with_the_af_by_the_one_rule():
+    "The claim's effects are AF - FARMER (> 0: FARMER lower), over seeds and image by image, for the best FARMER on validation."
+    sys.path.insert(0, str(ROOT / 'bench'))
+    import likelihood as L
+    from farmer.analysis import effect, verdict
+
+    row = lambda val, test, **kw: dict(val_bpd=val, test_bpd=test, mean=sum(test) / 3, vs_af_pct=[0.0] * 3, **kw)
+    pair = dict(diff=-0.08, lo=-0.09, hi=-0.07, images=10_000, seeds=[1, 2])  # FARMER - AF, per image
+    rows = {
+        'FARMER, no split': row([3.5, 3.5, 3.5], [3.3, 3.31, 3.29]),
+        'FARMER, token-8': row([3.4, 3.45, 3.41], [3.2, 3.21, 3.19], vs_af_paired=pair),  # lower on validation
+        'AF alone': row([3.6] * 3, [3.40, 3.41, 3.39]),
+    }
+    c = L.likelihood_claim(rows, True, 30_000)
+    seeds, images = c['effects'].values()
+    assert seeds == effect([3.40, 3.41, 3.39], [3.2, 3.21, 3.19], better='lower') and seeds['lo'] > 0
+    assert (images['effect'], images['lo'], images['hi'], images['paired']) == (0.08, 0.07, 0.09, True)
+    assert 'FARMER (token-8, chosen on validation) 3.200' in c['ours'] and 'B = 30,000 steps' in c['ours']
+    assert verdict(list(c['effects'].values())) == 'yes' and '--budget B' in c['where']
+    rows['FARMER, token-8']['vs_af_paired'] = dict(pair, diff=0.08, lo=0.07, hi=0.09)  # worse image by image: mixed
+    assert verdict(list(L.likelihood_claim(rows, True, 30_000)['effects'].values())) == 'mixed'
+    del rows['FARMER, token-8']['vs_af_paired']
+    assert len(L.likelihood_claim(rows, False, 2000)['effects']) == 1  # no per-image BPDs kept: the seeds alone
 
 
 def test_paired_comparison_at_B_uses_the_seeds_both_rows_kept(tmp_path):
