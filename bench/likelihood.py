@@ -393,12 +393,12 @@ def run_stage(a, path: Path, record: Path):
                         r['vs_af_paired'] = pair
             path.parent.mkdir(exist_ok=True)
             path.write_text(json.dumps(result, indent=1))
-            if set(rows_of) <= set(result[ds]):  # every row of the table in: the claim is decided at this budget
-                column = types.SimpleNamespace(
-                    claims=path.with_name('claims.json'), column=ds + ('-B' if a.budget == 'B' else '')
-                )
-                steps = a.steps or (B_STEPS if a.budget == 'B' else preset(ds).recipe.steps)
-                record_claim(column, 'likelihood', **likelihood_claim(result[ds], a.budget == 'B', steps))
+        if set(rows_of) <= set(rows := json.loads(path.read_text())[ds]):  # every row in: the claim is decided here
+            column = types.SimpleNamespace(
+                claims=path.with_name('claims.json'), column=ds + ('-B' if a.budget == 'B' else '')
+            )
+            steps = a.steps or (B_STEPS if a.budget == 'B' else preset(ds).recipe.steps)
+            record_claim(column, 'likelihood', **likelihood_claim(rows, a.budget == 'B', steps))
     print(table(json.loads(path.read_text())))
 
 
@@ -414,11 +414,10 @@ def likelihood_claim(rows: dict, at_B: bool, steps: int) -> dict:
         effects[f"each of {p['images']:,} test images, seeds {', '.join(map(str, p['seeds']))}"] = dict(
             effect=-p['diff'], lo=-p['hi'], hi=-p['lo'], seeds=[len(p['seeds'])] * 2, paired=True
         )
-    g = f['vs_af_pct']
     at = f"{'B = ' if at_B else ''}{steps:,} steps"
     ours = (
-        f"FARMER ({name.removeprefix('FARMER, ')}, chosen on validation) {f['mean']:.3f} against the AF alone's {af['mean']:.3f} test BPD at {at}: "
-        + (f'{g[0]:.1f}% lower' if g[0] >= 0 else f'{-g[0]:.1f}% higher')
+        f"FARMER ({name.removeprefix('FARMER, ')}, chosen on validation) {f['mean']:.3f} against the AF alone's "
+        f"{af['mean']:.3f} test BPD at {at}: {drop(f['vs_af_pct'])}"
     )
     cmd = 'python bench/likelihood.py' + (' --budget B' if at_B else '')
     return dict(
@@ -442,23 +441,27 @@ def add_gains(rows: dict) -> None:
         r['median_vs_af_pct'] = [100 * v / m for v in (e['effect'], e['lo'], e['hi'])]
 
 
+def drop(g: list[float]) -> str:
+    "A drop against the AF alone in % with its interval, 'x% lower [lo, hi]'; a negative drop reads as a rise, 'x% higher'."
+    return (
+        f'{g[0]:.1f}% lower [{g[1]:.1f}, {g[2]:.1f}]'
+        if g[0] >= 0
+        else f'{-g[0]:.1f}% higher [{-g[2]:.1f}, {-g[1]:.1f}]'
+    )
+
+
 def table(result: dict) -> str:
     "The Markdown table of `figures/likelihood.json`: test BPD of three seeds, and each row against the AF alone."
     lines = [
         '| dataset | model | chosen on validation | parameters | test BPD, mean [95% CI] (3 seeds) | vs the AF alone [95% CI] | median image [vs the AF] | worst image |',
         '|---|---|---|---|---|---|---|---|',
     ]
-    pct = lambda g: (  # a negative drop reads as a rise
-        f'{g[0]:.1f}% lower [{g[1]:.1f}, {g[2]:.1f}]'
-        if g[0] >= 0
-        else f'{-g[0]:.1f}% higher [{-g[2]:.1f}, {-g[1]:.1f}]'
-    )
     for ds, rows in result.items():
         for name, r in rows.items():
             af = name == 'AF alone'
-            gain = 'baseline' if af else (pct(r['vs_af_pct']) if 'vs_af_pct' in r else 'no AF row yet')
+            gain = 'baseline' if af else (drop(r['vs_af_pct']) if 'vs_af_pct' in r else 'no AF row yet')
             med = f"{statistics.mean(r['test_median']):.3f}"
-            med += '' if af or 'median_vs_af_pct' not in r else f" [{pct(r['median_vs_af_pct'])}]"
+            med += '' if af or 'median_vs_af_pct' not in r else f" [{drop(r['median_vs_af_pct'])}]"
             chosen = ', '.join(f'{k}={v}' for k, v in r['chosen'].items())
             lines.append(
                 f"| {ds} | {name} | {chosen} | {r['params'] / 1e6:.2f}M | {r['mean']:.3f} [{r['ci'][0]:.3f}, {r['ci'][1]:.3f}] | {gain} | "
