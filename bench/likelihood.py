@@ -63,7 +63,7 @@ from farmer.data import ImageSet
 from farmer.model import param_counts
 
 # B_STEPS: B on Fashion-MNIST (neither long curve flattened)
-from farmer.analysis import B_STEPS, best_farmer, ensure_run, effect, record_claim
+from farmer.analysis import B_STEPS, best_farmer, drop, ensure_run, effect, record_claim
 from farmer.runtime import config_diff, pick_device
 from farmer.runs import heldout_bpds, load_run_model, run_splits
 
@@ -439,15 +439,6 @@ def add_gains(rows: dict) -> None:
         r['vs_af_pct'] = [100 * v / af['mean'] for v in (e['effect'], e['lo'], e['hi'])]
         e, m = effect(af['test_median'], r['test_median'], better='lower'), statistics.mean(af['test_median'])
         r['median_vs_af_pct'] = [100 * v / m for v in (e['effect'], e['lo'], e['hi'])]
-
-
-def drop(g: list[float]) -> str:
-    "A drop against the AF alone in % with its interval, 'x% lower [lo, hi]'; a negative drop reads as a rise, 'x% higher'."
-    return (
-        f'{g[0]:.1f}% lower [{g[1]:.1f}, {g[2]:.1f}]'
-        if g[0] >= 0
-        else f'{-g[0]:.1f}% higher [{-g[2]:.1f}, {-g[1]:.1f}]'
-    )
 
 
 def table(result: dict) -> str:

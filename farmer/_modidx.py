@@ -51,6 +51,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                  'farmer.analysis.cached': ('analysis.html#cached', 'farmer/analysis.py'),
                                  'farmer.analysis.claims_table': ('analysis.html#claims_table', 'farmer/analysis.py'),
                                  'farmer.analysis.default_model': ('analysis.html#default_model', 'farmer/analysis.py'),
+                                 'farmer.analysis.drop': ('analysis.html#drop', 'farmer/analysis.py'),
                                  'farmer.analysis.effect': ('analysis.html#effect', 'farmer/analysis.py'),
                                  'farmer.analysis.ensure_run': ('analysis.html#ensure_run', 'farmer/analysis.py'),
                                  'farmer.analysis.k1_flow_nll': ('analysis.html#k1_flow_nll', 'farmer/analysis.py'),

@@ -12,7 +12,7 @@ the GPU check and the split paragraph's numbers (figures/split-variants.json, sa
 
 import json, statistics
 from pathlib import Path
-from farmer.analysis import B_MODELS, B_STEPS, CLAIMS, best_farmer, meets_split_target
+from farmer.analysis import B_MODELS, B_STEPS, CLAIMS, best_farmer, drop, meets_split_target
 from farmer.budget import budget
 from farmer.config import preset
 
@@ -41,13 +41,6 @@ def _load(name: str) -> dict:
 
 LIKELIHOOD_ROWS = ('FARMER, no split', 'FARMER, split', 'factor-out')  # bench/likelihood.py's rows beside the AF alone
 B_ROWS = ('FARMER, no split', 'FARMER, token-8')  # its rows at B (`--budget B`)
-
-
-def _drop(g: list[float]) -> str:
-    "A drop in % with its interval, as 'x% lower [lo, hi]', or 'x% higher [..]' when the point estimate is a rise."
-    if g[0] >= 0:
-        return f'{g[0]:.1f}% lower [{g[1]:.1f}, {g[2]:.1f}]'
-    return f'{-g[0]:.1f}% higher [{-g[2]:.1f}, {-g[1]:.1f}]'
 
 
 def headline() -> str:
@@ -82,7 +75,7 @@ def headline() -> str:
             )
             rows['AF alone, test BPD'].append(f"{af['mean']:.3f} [{af['ci'][0]:.3f}, {af['ci'][1]:.3f}]")
             m = best['median_vs_af_pct']  # the median test image: robust to the few images a model finds very unlikely
-            rows['FARMER against the AF'].append(f'{_drop(g)}; median image {_drop(m)}')
+            rows['FARMER against the AF'].append(f'{drop(g)}; median image {drop(m)}')
         else:
             for k in ('best FARMER, test BPD', 'AF alone, test BPD', 'FARMER against the AF'):
                 rows[k].append('not measured')
@@ -271,7 +264,7 @@ def at_B_prose(rows: dict) -> str:
         f"**At B = {steps:,} steps** (`python bench/likelihood.py --budget B --datasets fashion-mnist`: each row's "
         f"learning rate searched on validation at B until interior, three seeds), the best FARMER variant on validation "
         f"{'so far ' if missing else ''}({name.removeprefix('FARMER, ')}) reaches {best['mean']:.3f} [{best['ci'][0]:.3f}, {best['ci'][1]:.3f}] test BPD "
-        f"and the AF alone {af['mean']:.3f} [{af['ci'][0]:.3f}, {af['ci'][1]:.3f}]: FARMER is {_drop(g)} than the AF "
+        f"and the AF alone {af['mean']:.3f} [{af['ci'][0]:.3f}, {af['ci'][1]:.3f}]: FARMER is {drop(g)} than the AF "
         + (
             f"(image by image, averaged over seeds {', '.join(map(str, pair['seeds']))}: {pair['diff']:+.3f} bits per "
             f"dimension [{pair['lo']:+.3f}, {pair['hi']:+.3f}] over {pair['images']:,} test images). "
