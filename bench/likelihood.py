@@ -63,9 +63,9 @@ from farmer.data import ImageSet
 from farmer.model import param_counts
 
 # B_STEPS: B on Fashion-MNIST (neither long curve flattened)
-from farmer.analysis import B_STEPS, best_farmer, drop, ensure_run, effect, record_claim
+from farmer.analysis import B_STEPS, best_farmer, ensure_run, effect, record_claim
 from farmer.runtime import config_diff, pick_device
-from farmer.runs import heldout_bpds, load_run_model, run_splits
+from farmer.runs import drop, heldout_bpds, load_run_model, run_splits
 
 LRS = (1e-3, 2e-3, 3e-3)
 B_LRS = (2e-3, 3e-3, 4.5e-3)  # the 2,000-step search chose 3e-3, the edge of LRS: at B the grid starts around it

@@ -24,7 +24,7 @@ from .runs import DATA_DIR, load_pretrained, load_run_model, model_manifest
 __all__ = ['FAST_STEPS', 'ANALYSIS_DATA', 'SEEDS', 'B_STEPS', 'SPLIT_TARGET', 'B_MODELS', 'KEPT', 'CLASS_NAMES', 'ABLATION_CORE',
            'CLAIMS', 'CLAIM_COLUMNS', 'ensure_run', 'weights_id', 'cached', 'meets_split_target', 'Analysis',
            'b_config', 'project_root', 'analysis_setup', 'kept_model', 'default_model', 'split_model', 'ablation_rows',
-           'laplacian_variance', 'ssim', 'effect', 'verdict', 'record_claim', 'claims_table', 'best_farmer', 'drop',
+           'laplacian_variance', 'ssim', 'effect', 'verdict', 'record_claim', 'claims_table', 'best_farmer',
            'k1_flow_nll', 'redundancy_r2', 'redundant_share']
 
 # %% ../nbs/17_analysis.ipynb #8744b922
@@ -453,15 +453,6 @@ def best_farmer(rows: dict) -> tuple[str, dict]:
             f"no FARMER row in this likelihood table (rows: {', '.join(rows) or 'none'}); train one with bench/likelihood.py"
         )
     return min(farmers, key=lambda nr: sum(nr[1]['val_bpd']) / len(nr[1]['val_bpd']))
-
-
-def drop(g: list[float]) -> str:
-    "A drop `g` = [effect, lo, hi] in % of the AF alone's mean as 'x% lower [lo, hi]'; a negative one reads as a rise, 'x% higher [..]'."
-    return (
-        f'{g[0]:.1f}% lower [{g[1]:.1f}, {g[2]:.1f}]'
-        if g[0] >= 0
-        else f'{-g[0]:.1f}% higher [{-g[2]:.1f}, {-g[1]:.1f}]'
-    )
 
 # %% ../nbs/17_analysis.ipynb #df1e9600
 def k1_flow_nll(model, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -16,8 +16,8 @@ from .loop import ordered_loader
 
 # %% auto #0
 __all__ = ['DATA_DIR', 'PRETRAINED', 'run_splits', 'check_run_dir', 'heldout_bpds', 'mean_se', 'heldout_bpd', 'load_run_model',
-           'model_from_weights', 'model_manifest', 'record_model', 'sha256', 'pretrained_path', 'load_pretrained',
-           'check_split', 'export_pretrained']
+           'model_from_weights', 'drop', 'model_manifest', 'record_model', 'sha256', 'pretrained_path',
+           'load_pretrained', 'check_split', 'export_pretrained']
 
 # %% ../nbs/11_runs.ipynb #7a1c0006
 def run_splits(cfg: FarmerConfig, root: str | None = None, download: bool = False) -> dict[str, ImageSet]:
@@ -96,6 +96,15 @@ def model_from_weights(tensors: dict, config: dict, device: str | torch.device =
     model = Farmer(FarmerConfig.from_dict(config))
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in tensors.items()})
     return model.to(device).eval()
+
+# %% ../nbs/11_runs.ipynb #dr0p0002
+def drop(g: list[float]) -> str:
+    "A drop `g` = [effect, lo, hi] in % of the baseline's mean as 'x% lower [lo, hi]'; a negative one reads as a rise, 'x% higher [..]'."
+    return (
+        f'{g[0]:.1f}% lower [{g[1]:.1f}, {g[2]:.1f}]'
+        if g[0] >= 0
+        else f'{-g[0]:.1f}% higher [{-g[2]:.1f}, {-g[1]:.1f}]'
+    )
 
 # %% ../nbs/11_runs.ipynb #b3a1c002
 def _weights_dir() -> Path:

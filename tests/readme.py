@@ -12,7 +12,8 @@ the GPU check and the split paragraph's numbers (figures/split-variants.json, sa
 
 import json, statistics
 from pathlib import Path
-from farmer.analysis import B_MODELS, B_STEPS, CLAIMS, best_farmer, drop, meets_split_target
+from farmer.analysis import B_MODELS, B_STEPS, CLAIMS, best_farmer, meets_split_target
+from farmer.runs import drop
 from farmer.budget import budget
 from farmer.config import preset
 
