@@ -184,6 +184,7 @@ def test_the_claim_at_B_picks_the_variant_on_validation_and_says_whether_the_tar
         mean=mean,
         ci=[mean - 0.01, mean + 0.01],
         vs_af_pct=g,
+        params=3_000_000,
         search={'x': dict(over=dict(lr=3e-3, steps=30_000, seed=0), val_bpd=val)},
     )
     af = row(3.5, 3.5, None)
@@ -196,6 +197,7 @@ def test_the_claim_at_B_picks_the_variant_on_validation_and_says_whether_the_tar
     assert '(no split)' in at_B_prose(rows([6.0, 5.5, 6.5])) and 'is met' in at_B_prose(rows([6.0, 5.5, 6.5]))
     assert 'lower, by less than that' in at_B_prose(rows([3.0, 1.0, 5.0]))
     assert 'is not below the flow alone' in at_B_prose(rows([-2.0, -3.0, -1.0]))
+    assert 'with 3.00M parameters' in at_B_prose(rows([-2.0, -3.0, -1.0]))  # the model size at which it was measured
     assert 'At B = 30,000 steps' in at_B_prose(rows([6.0, 5.5, 6.5]))
     r = rows([6.0, 5.5, 6.5])
     r['FARMER, no split']['vs_af_paired'] = dict(diff=-0.2, lo=-0.25, hi=-0.15, images=10_000, seeds=[1, 2])
