@@ -16,8 +16,8 @@ from .loop import ordered_loader
 
 # %% auto #0
 __all__ = ['DATA_DIR', 'PRETRAINED', 'run_splits', 'check_run_dir', 'heldout_bpds', 'mean_se', 'heldout_bpd', 'load_run_model',
-           'model_from_weights', 'drop', 'model_manifest', 'record_model', 'sha256', 'pretrained_path',
-           'load_pretrained', 'check_split', 'export_pretrained']
+           'model_from_weights', 'drop', 'first_above', 'worst_lift', 'record_seeds', 'lead_settled', 'model_manifest',
+           'record_model', 'sha256', 'pretrained_path', 'load_pretrained', 'check_split', 'export_pretrained']
 
 # %% ../nbs/11_runs.ipynb #7a1c0006
 def run_splits(cfg: FarmerConfig, root: str | None = None, download: bool = False) -> dict[str, ImageSet]:
@@ -105,6 +105,30 @@ def drop(g: list[float]) -> str:
         if g[0] >= 0
         else f'{-g[0]:.1f}% higher [{-g[2]:.1f}, {-g[1]:.1f}]'
     )
+
+# %% ../nbs/11_runs.ipynb #le4d0002
+def first_above(ours: dict, base: dict) -> tuple[list[int], int]:
+    "Two validation curves `{step: BPD}`: the steps after 0 both evaluate, and the index of the first at which `ours` is above `base` (`len(steps)` if none), so `ours` leads at `steps[:i]`."
+    steps = [s for s in sorted(ours) if s in base and s > 0]
+    return steps, next((i for i, s in enumerate(steps) if ours[s] > base[s]), len(steps))
+
+
+def worst_lift(means: list[float], worsts: list[float], images: int) -> list[float]:
+    "Per seed, how much its worst of `images` test images raises its mean BPD: the mean less the mean without it, `(worst - mean) / (images - 1)`."
+    return [(w - m) / (images - 1) for m, w in zip(means, worsts)]
+
+
+def record_seeds(record: dict, chosen: dict, seeds: int = 3) -> list[dict]:
+    "The summaries of the runs of setting `chosen` with seeds 0 .. `seeds` - 1 that `record` (one dataset's runs, by key `k=v_..._seed=s`) holds with their validation curves."
+    keys = ('_'.join(f'{k}={v}' for k, v in dict(chosen, seed=s).items()) for s in range(seeds))
+    return [r['summary'] for k in keys if 'curve' in (r := record.get(k, {})).get('summary', {})]
+
+
+def lead_settled(ours: list[dict], base: list[dict]) -> bool:
+    "Run summaries of each setting's seeds: `base` has stopped improving in most seeds (lowest validation BPD before its last step) and `ours` has the lower mean best validation BPD."
+    stopped = sum(s['best_step'] < s['steps'] for s in base)
+    best = lambda v: sum(s['best_val_bpd'] for s in v) / len(v)
+    return bool(ours and base) and 2 * stopped > len(base) and best(ours) < best(base)
 
 # %% ../nbs/11_runs.ipynb #b3a1c002
 def _weights_dir() -> Path:
