@@ -124,11 +124,13 @@ def record_seeds(record: dict, chosen: dict, seeds: int = 3) -> list[dict]:
     return [r['summary'] for k in keys if 'curve' in (r := record.get(k, {})).get('summary', {})]
 
 
-def lead_settled(ours: list[dict], base: list[dict]) -> bool:
-    "Run summaries of each setting's seeds: `base` has stopped improving in most seeds (lowest validation BPD before its last step) and `ours` has the lower mean best validation BPD."
+def lead_settled(ours: list[dict], base: list[dict]) -> dict:
+    """Run summaries of each setting's seeds (both non-empty): `stopped`, how many of `base`'s seeds have their lowest
+    validation BPD before their last step; `best`, the mean best validation BPD of `ours` and of `base`; `settled`,
+    whether `base` stopped in most seeds and `ours` is lower."""
     stopped = sum(s['best_step'] < s['steps'] for s in base)
-    best = lambda v: sum(s['best_val_bpd'] for s in v) / len(v)
-    return bool(ours and base) and 2 * stopped > len(base) and best(ours) < best(base)
+    best = [sum(s['best_val_bpd'] for s in v) / len(v) for v in (ours, base)]
+    return dict(stopped=stopped, best=best, settled=2 * stopped > len(base) and best[0] < best[1])
 
 # %% ../nbs/11_runs.ipynb #b3a1c002
 def _weights_dir() -> Path:

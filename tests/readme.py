@@ -185,7 +185,7 @@ def likelihood_prose() -> str:
     dg = _load('likelihood-runs.json').get('digits', {})
     seeds = lambda n: record_seeds(dg, D[n]['chosen'])  # the recorded seed runs of row n's setting
     f, af = seeds('FARMER, no split'), seeds('AF alone')
-    best = lambda v: sum(r['best_val_bpd'] for r in v) / len(v)
+    lead = lead_settled(f, af) if f and af else dict(settled=False)
     text = [
         "The likelihood rows are `python bench/likelihood.py`'s table after "
         f"{c.recipe.steps:,} steps (the training chapter, [`nbs/12_train.ipynb`](nbs/12_train.ipynb), has every row, the search "
@@ -200,10 +200,10 @@ def likelihood_prose() -> str:
         )
         + (
             f" Digits needs no longer budget: the AF alone's validation BPD is lowest before its last step in "
-            f"{sum(r['best_step'] < r['steps'] for r in af)} of its {len(af)} seeds, and FARMER's best is lower "
-            f"({best(f):.3f} against {best(af):.3f}), so FARMER leads a baseline that has stopped improving (the "
+            f"{lead['stopped']} of its {len(af)} seeds, and FARMER's best is lower "
+            f"({lead['best'][0]:.3f} against {lead['best'][1]:.3f}), so FARMER leads a baseline that has stopped improving (the "
             "chapter's 'Digits: the same problem?')."
-            if lead_settled(f, af)
+            if lead['settled']
             else ''
         )
         + f" On Fashion-MNIST at that budget FARMER without the split is {pct(g)} the "
