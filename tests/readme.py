@@ -173,7 +173,8 @@ def likelihood_prose() -> str:
     passes = lambda steps: (
         steps * c.recipe.batch_size / (60_000 - c.val_images)
     )  # Fashion-MNIST: 60,000 training images
-    runs = _load('likelihood-runs.json').get('fashion-mnist', {})
+    record = _load('likelihood-runs.json')  # every finished run, by dataset
+    runs = record.get('fashion-mnist', {})
     short = [
         r['summary']
         for k, r in runs.items()
@@ -182,8 +183,8 @@ def likelihood_prose() -> str:
     g, gs, go = (F[n]['vs_af_pct'] for n in ('FARMER, no split', 'FARMER, split', 'factor-out'))
     A = D['AF alone']  # what its worst test image adds to a seed's mean on digits
     lift = max(worst_lift(A['test_bpd'], A['test_max'], A['test_images']))
-    dg = _load('likelihood-runs.json').get('digits', {})
-    seeds = lambda n: record_seeds(dg, D[n]['chosen'])  # the recorded seed runs of row n's setting
+    # the recorded seed runs of row n's setting
+    seeds = lambda n: record_seeds(record.get('digits', {}), D[n]['chosen'])
     f, af = seeds('FARMER, no split'), seeds('AF alone')
     lead = lead_settled(f, af) if f and af else dict(settled=False)
     text = [
