@@ -60,8 +60,8 @@ class SharedGMM(nn.Sequential):
         return super().forward(h[:, -1])
 
     def nll(self, g: GMM, z_R: torch.Tensor) -> torch.Tensor:
-        "−log p(z_R | z_I, c) `[B]` of z_R `[B, N, d_R]`: every vector under its mixture."
-        return -per_token_mixtures(g, z_R.shape[1]).log_prob(z_R).sum(1)
+        "−log p(z_R | z_I, c) `[B]` of z_R `[B, N, d_R]`: every vector under the one mixture (`log_prob_rows`: no `[B, N, K, d]` temporary)."
+        return -g.log_prob_rows(z_R).sum(1)
 
     def draw(self, h: torch.Tensor, drawer, generator: torch.Generator | None = None) -> torch.Tensor:
         "The AR outputs `[B, N, W]` (`[2B, N, W]` for a guided drawer) -> z_R `[B, N, d_R]` from `drawer.redundant`."
@@ -73,6 +73,10 @@ class PerTokenGMM(SharedGMM):
 
     def forward(self, h: torch.Tensor) -> GMM:
         return nn.Sequential.forward(self, h + h[:, -1:])
+
+    def nll(self, g: GMM, z_R: torch.Tensor) -> torch.Tensor:
+        "−log p(z_R | z_I, c) `[B]` of z_R `[B, N, d_R]`: every vector under its own mixture."
+        return -g.log_prob(z_R).sum(1)
 
 
 class FactorOut(nn.Module):

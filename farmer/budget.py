@@ -45,10 +45,14 @@ def _parts(c: FarmerConfig) -> dict[str, tuple[int, int]]:
     )
 
 # %% ../nbs/18_budget.ipynb #deb14756
-def _activations(c: FarmerConfig, bf16: bool) -> float:
-    "Bytes autograd keeps for the backward pass of one image (Transformer layers and GMM log-densities)."
+def _activations(c: FarmerConfig, bf16: bool, checkpointed: bool = False) -> float:
+    """Bytes autograd keeps for the backward pass of one image (Transformer layers and GMM log-densities); `checkpointed`:
+    each layer keeps its input alone, and the one layer being recomputed holds its full set."""
     per = 2 * (8 + 2 * c.mlp_ratio) + 4 if bf16 else 4 * (8 + 2 * c.mlp_ratio)
     layers = c.af_blocks * c.af_layers * c.tokens * c.af_width + c.ar_layers * (c.cond_repeat + c.tokens) * c.ar_width
+    if checkpointed:
+        widest = max(c.tokens * c.af_width, (c.cond_repeat + c.tokens) * c.ar_width)
+        return (2 if bf16 else 4) * layers + per * widest + 12 * _gmm_elements(c)
     return per * layers + 12 * _gmm_elements(c)
 
 
@@ -67,6 +71,7 @@ def budget(c: FarmerConfig, gpus: int = 8, tflops: float = 400.0, bf16: bool = T
     per_gpu = c.recipe.batch_size / gpus
     state = (14 if bf16 else 12) * params  # weights, AdamW's moments, bf16 copies: no gradients yet
     act = per_gpu * (_activations(c, bf16) + 20 * _gmm_elements(c))
+    act_ckpt = per_gpu * (_activations(c, bf16, checkpointed=True) + 20 * _gmm_elements(c))
     images = c.recipe.steps * c.recipe.batch_size
     return dict(
         params=params,
@@ -76,6 +81,7 @@ def budget(c: FarmerConfig, gpus: int = 8, tflops: float = 400.0, bf16: bool = T
         state_gib=state / 2**30,
         activation_gib=act / 2**30,
         memory_gib=max(state + act, (18 if bf16 else 16) * params) / 2**30,
+        memory_checkpointed_gib=max(state + act_ckpt, (18 if bf16 else 16) * params) / 2**30,  # Recipe.checkpointing
         batch_per_gpu=per_gpu,
         af_sequential_steps=c.af_blocks * c.tokens,
         ar_steps=c.tokens + 1,
@@ -89,8 +95,9 @@ def budget_table(names: list[str] | None = None, gpus: int = 8, tflops: float = 
     "A markdown table of `budget` for the presets `names` (default: all; the small ones on 1 device, the ImageNet ones on `gpus`)."
     rows = [
         '| preset | params | train GFLOP / image | GPUs | batch / GPU | peak memory / GPU (GiB): state + activations | '
+        'checkpointed (GiB) | '
         'sampling: AF sequential steps, AR steps, GFLOP / image (CFG) | images seen | GPU-hours |',
-        '|' + '---|' * 9,
+        '|' + '---|' * 10,
     ]
     for k in names or list(PRESETS):
         c = preset(k)
@@ -98,7 +105,7 @@ def budget_table(names: list[str] | None = None, gpus: int = 8, tflops: float = 
         b = budget(c, g, tflops)
         rows.append(
             f"| `{k}` | {b['params'] / 1e6:,.1f}M | {b['train_flops_per_image'] / 1e9:,.2f} | {g} | {b['batch_per_gpu']:g} | "
-            f"{b['state_gib']:.1f} + {b['activation_gib']:.1f} = {b['memory_gib']:.1f} | {b['af_sequential_steps']:,}, {b['ar_steps']}, "
+            f"{b['state_gib']:.1f} + {b['activation_gib']:.1f} = {b['memory_gib']:.1f} | {b['memory_checkpointed_gib']:.1f} | {b['af_sequential_steps']:,}, {b['ar_steps']}, "
             f"{b['sample_flops_cfg'] / 1e9:,.2f} | {b['train_images'] / 1e6:,.2f}M | {b['gpu_hours']:,.1f} |"
         )
     return '\n'.join(rows)

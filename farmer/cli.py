@@ -61,6 +61,16 @@ def train_parser() -> ArgParser:
         action='store_true',
         help='keep the weights of every evaluation in <out>/evals/ (for FID over training)',
     )
+    p.add_argument(
+        '--tensorboard', action='store_true', help='also log to <out>/tensorboard (scalars, samples at each evaluation)'
+    )
+    p.add_argument(
+        '--dist-timeout',
+        type=float,
+        default=30.0,
+        metavar='MINUTES',
+        help='torchrun jobs: a collective that waits this long fails (default 30)',
+    )
     add_dataclass_flags(p.add_argument_group('model (any FarmerConfig field)'), FarmerConfig, 'cfg')
     add_dataclass_flags(p.add_argument_group('recipe (any Recipe field)'), Recipe, 'cfg')
     return p
@@ -84,6 +94,8 @@ def train_main(argv: list[str] | None = None):
     def run():
         if args.workers < 0:
             raise ValueError(f"--workers must be >= 0, got {args.workers}")
+        if args.dist_timeout <= 0:
+            raise ValueError(f"--dist-timeout must be > 0 minutes, got {args.dist_timeout}")
         cfg, out, resume = config_from_args(args)
         s, _ = train(
             cfg,
@@ -99,6 +111,8 @@ def train_main(argv: list[str] | None = None):
             max_skips=args.max_skips,
             checkpoint_minutes=args.checkpoint_minutes,
             keep_evals=args.keep_evals,
+            dist_timeout=args.dist_timeout,
+            tensorboard=args.tensorboard,
         )
         if s:
             print(
@@ -121,6 +135,12 @@ def sample_parser() -> ArgParser:
     )
     p.add_argument(
         '--which', default='best', choices=('best', 'checkpoint'), help='best validation-BPD weights or the latest'
+    )
+    p.add_argument(
+        '--weights',
+        default='raw',
+        choices=('raw', 'ema'),
+        help="the weights, or their average (a run trained with --ema)",
     )
     p.add_argument('--classes', help='comma-separated class ids, one row each (default: all, up to 10)')
     p.add_argument('--n', type=int, default=8, help='samples per class (unconditional models: in all)')
@@ -178,7 +198,12 @@ def sample_main(argv: list[str] | None = None):
         if args.pretrained and args.decoder == 'student':
             raise ValueError('--decoder student needs the student of a run: use --run DIR after farmer-distill')
         dev = pick_device(args.device)
-        model = load_pretrained(args.pretrained, dev) if args.pretrained else load_run_model(args.run, args.which, dev)
+        ema = args.weights == 'ema'
+        model = (
+            load_pretrained(args.pretrained, dev, ema=ema)
+            if args.pretrained
+            else load_run_model(args.run, args.which, dev, ema=ema)
+        )
         ids = _classes(args.classes, model.cfg.num_classes)
         y = torch.tensor(ids).repeat_interleave(args.n) if ids else args.n
         g = torch.Generator(device=model_device(model)).manual_seed(args.seed)
@@ -223,6 +248,12 @@ def eval_main(argv: list[str] | None = None):
         '--split', default='test', choices=('val', 'test'), help="'val' to choose settings, 'test' to report"
     )
     p.add_argument('--guidance', default='none', help='comma-separated modes: none, naive, resample')
+    p.add_argument(
+        '--weights',
+        default='raw',
+        choices=('raw', 'ema'),
+        help="the weights, or their average (a run trained with --ema): best on validation",
+    )
     p.add_argument('--w', type=float, default=2.0, help='guidance scale of the guided modes')
     p.add_argument('--n', type=int, default=1000, help='samples per mode')
     p.add_argument(
@@ -243,13 +274,23 @@ def eval_main(argv: list[str] | None = None):
         if args.n < 2:
             raise ValueError(f"--n must be at least 2, got {args.n}")
         rows = evaluate_run(
-            args.run, modes, args.w, args.n, args.extractor, args.allow_download, args.device, args.seed, args.split
+            args.run,
+            modes,
+            args.w,
+            args.n,
+            args.extractor,
+            args.allow_download,
+            args.device,
+            args.seed,
+            args.split,
+            args.weights == 'ema',
         )
-        (Path(args.run) / f'eval-{args.split}.json').write_text(json.dumps(rows, indent=1))
+        tag = '-ema' if args.weights == 'ema' else ''
+        (Path(args.run) / f'eval-{args.split}{tag}.json').write_text(json.dumps(rows, indent=1))
         append_csv(rows, args.csv)
         r0 = rows[0]
         print(
-            f"{args.run} ({args.split} split): BPD {r0['bpd']:.4f} ± {r0['bpd_se']:.4f}, Bayes accuracy {r0['bayes_accuracy']:.4f}"
+            f"{args.run} ({args.split} split, {args.weights} weights): BPD {r0['bpd']:.4f} ± {r0['bpd_se']:.4f}, Bayes accuracy {r0['bayes_accuracy']:.4f}"
         )
         for r in rows:
             print(

@@ -30,16 +30,20 @@ class Recipe:
     head_lr: float = 1.0              # learning rate of the mixture heads (modules named head*) as a multiple of lr
     head_init: float = 0.0            # std of the mixture components' mean offsets at init (0: only small random weights part them)
     eval_every: int = 250             # steps between validation evaluations (and checkpoints)
+    eval_batch: int = 500             # images per held-out scoring batch on each process (bounds scoring's memory)
+    ema: float = 0.0                  # decay of an exponential moving average of the weights, kept beside them (0: none)
+    checkpointing: bool = False       # activation checkpointing of the AF blocks and AR layers: recompute in backward, less memory
     seed: int = 0                     # initialisation, batch order and noise
     # fmt: on
 
     def __post_init__(self):
         self.betas = tuple(self.betas)
-        for k in ('steps', 'batch_size', 'eval_every'):
+        for k in ('steps', 'batch_size', 'eval_every', 'eval_batch'):
             v = getattr(self, k)
             _check(isinstance(v, int) and v >= 1, f"{k} must be a positive integer, got {v!r}")
         _check(self.lr > 0, f"lr must be > 0, got {self.lr}")
         _check(self.head_lr > 0, f"head_lr must be > 0 (a multiple of lr), got {self.head_lr}")
+        _check(0 <= self.ema < 1, f"ema must be in [0, 1) (a decay; 0 = no average), got {self.ema}")
         _check(self.head_init >= 0, f"head_init must be >= 0 (a standard deviation), got {self.head_init}")
 
 

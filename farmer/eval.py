@@ -167,16 +167,17 @@ def evaluate_run(
     device: str = 'auto',
     seed: int = 0,
     split: str = 'test',
+    ema: bool = False,
     **guidance_kw,
 ) -> list[dict]:
-    "One result row per guidance mode for the best weights of run directory `run`, on `split`; `guidance_kw` go to the guided modes."
+    "One result row per guidance mode for the best weights of run directory `run` (`ema`: of their average), on `split`; `guidance_kw` go to the guided modes."
     run = Path(run)
     run_file(run, 'best.safetensors')
     dev = pick_device(device)
-    model = load_run_model(run, 'best', dev)
+    model = load_run_model(run, 'best', dev, ema=ema)
     cfg = model.cfg
     ds = open_dataset(cfg.dataset, split, image_size=cfg.image_size, val_images=cfg.val_images)
-    bpd, se = heldout_bpd(model, ds, dev)
+    bpd, se = heldout_bpd(model, ds, dev, batch=cfg.recipe.eval_batch)
     xs = ds if ds.streamed else ds.batch(torch.arange(len(ds)))[0]  # ImageNet stays streamed
     bayes = (
         bayes_accuracy(model, *ds.batch(torch.arange(min(len(ds), 2000))))
@@ -193,6 +194,7 @@ def evaluate_run(
                 run=str(run),
                 dataset=cfg.dataset,
                 split=split,
+                weights='ema' if ema else 'raw',
                 guidance=mode if mode == 'none' else f'{mode} w={w}',
                 bpd=bpd,
                 **sample_scores(model, gd, xs, n, seed, name, clf, allow_download),

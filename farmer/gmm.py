@@ -66,6 +66,20 @@ def sample(self: GMM, generator: torch.Generator | None = None) -> torch.Tensor:
     eps = torch.randn(pick(self.mean).shape, generator=generator, device=self.mean.device, dtype=self.mean.dtype)
     return pick(self.mean) + torch.exp(pick(self.log_sigma)) * eps
 
+# %% ../nbs/05_gmm.ipynb #2fce432d
+@patch
+def log_prob_rows(self: GMM, z: torch.Tensor) -> torch.Tensor:
+    """log p(z) `[..., N]` of N points `z` `[..., N, d]` under each mixture of batch `[...]` (the shared G_{N+1} at all
+    redundant tokens), as two batched matrix products `[..., N, d] x [..., d, K]`: no `[..., N, K, d]` tensor is built."""
+    dt = torch.promote_types(z.dtype, torch.float32)
+    mean, ls = self.mean.to(dt), self.log_sigma.to(dt)
+    c = mean.detach().mean(-2, keepdim=True)  # [..., 1, d]: centre both sides, so the expanded square cancels less
+    z, mean = z.to(dt) - c, mean - c
+    prec = torch.exp(-2 * ls)  # [..., K, d]
+    quad = (z * z) @ prec.mT - 2 * z @ (mean * prec).mT + (mean * mean * prec).sum(-1).unsqueeze(-2)  # [..., N, K]
+    comp = -0.5 * quad - ls.sum(-1).unsqueeze(-2) - 0.5 * self.d * math.log(2 * math.pi)
+    return torch.logsumexp(torch.log_softmax(self.logits.to(dt), -1).unsqueeze(-2) + comp, -1)
+
 # %% ../nbs/05_gmm.ipynb #41f3d72b
 def soft_clamp_log_sigma(raw: torch.Tensor, lo: float = -7.0, hi: float = 5.0) -> torch.Tensor:
     "Smoothly clamp raw log σ into (lo, hi); the identity near 0."

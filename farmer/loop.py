@@ -8,6 +8,7 @@ import functools, itertools, json, math, signal, sys, threading, time
 from pathlib import Path
 import torch
 import torch.nn as nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 from .config import Recipe
 from .data import ImageSet
@@ -29,7 +30,7 @@ from farmer.runtime import (
 
 # %% auto #0
 __all__ = ['lr_at', 'is_head', 'make_optimizer', 'global_indices', 'rank_rows', 'StepBatches', 'step_loader', 'ordered_loader',
-           'StopSignals', 'checkpoint_contents', 'TrainStep', 'with_defaults', 'optimise']
+           'StopSignals', 'make_ema', 'checkpoint_contents', 'TrainStep', 'with_defaults', 'optimise']
 
 # %% ../nbs/10_loop.ipynb #618591db
 def lr_at(step: int, r: Recipe) -> float:
@@ -153,19 +154,27 @@ class StopSignals:
         return torch.full((1,), float(self.name is not None), device=device)
 
 # %% ../nbs/10_loop.ipynb #8e05aabd
-def checkpoint_contents(module: nn.Module, opt, state: dict, config: dict) -> tuple[dict, dict]:
-    "The tensors (weights, optimizer moments, RNG states) and the metadata (config, loop state) of a checkpoint."
+def make_ema(module: nn.Module, r: Recipe) -> AveragedModel | None:
+    "An exponential moving average of `module`'s parameters with decay `r.ema` (torch's `AveragedModel`), or None when `r.ema` is 0."
+    return AveragedModel(module, multi_avg_fn=get_ema_multi_avg_fn(r.ema)) if r.ema else None
+
+
+def checkpoint_contents(module: nn.Module, opt, state: dict, config: dict, ema=None) -> tuple[dict, dict]:
+    "The tensors (weights, their average `ema.*` if any, optimizer moments, RNG states) and the metadata (config, loop state) of a checkpoint."
     tensors = {f'model.{k}': v for k, v in module.state_dict().items()} | optimizer_tensors(opt) | rng_tensors()
+    if ema is not None:
+        tensors |= {f'ema.{k}': v for k, v in ema.state_dict().items()}  # `ema.module.*` and `ema.n_averaged`
     return tensors, dict(config=config, loop=state)
 
 
 class TrainStep:
     """One optimizer step of `module` under recipe `r`: the step's learning rate, `loss(step, batch)` -> (scalar, {name:
     scalar or vector}) and backward (a compiled `loss` that fails falls back to `eager_loss`, once and for good),
-    clipping, the update unless the gradient norm is not finite, and one all-reduce and host sync for all it reports."""
+    clipping, the update unless the gradient norm is not finite (then the average `ema` of the weights, if any), and one
+    all-reduce and host sync for all it reports."""
 
-    def __init__(self, module: nn.Module, opt: torch.optim.Optimizer, r: Recipe, loss, eager_loss=None):
-        self.opt, self.r, self.loss, self.eager_loss = opt, r, loss, eager_loss
+    def __init__(self, module: nn.Module, opt: torch.optim.Optimizer, r: Recipe, loss, eager_loss=None, ema=None):
+        self.module, self.opt, self.r, self.loss, self.eager_loss, self.ema = module, opt, r, loss, eager_loss, ema
         self.params = [p for p in module.parameters() if p.requires_grad]
 
     def backward(self, step: int, batch) -> tuple[torch.Tensor, dict]:
@@ -203,6 +212,8 @@ class TrainStep:
         vals = [flat[i] if j - i == 1 else flat[i:j] for i, j in zip(ends, ends[1:])]
         if math.isfinite(gn):
             self.opt.step()
+            if self.ema is not None:
+                self.ema.update_parameters(self.module)
         self.opt.zero_grad(set_to_none=True)
         return dict(zip(('loss', *logs), vals)), gn, stop
 
@@ -234,12 +245,15 @@ def optimise(
     eager_loss=None,
     max_skips: int = 50,
     checkpoint_minutes: float = 15.0,
+    ema: AveragedModel | None = None,
+    writer=None,
 ) -> dict:
     """Optimise `module` with recipe `r`, one `TrainStep` on each batch of `batches(start)`; `evaluate(step, state)` ->
-    {name: value} at step 0, every `r.eval_every` steps and at the end (rank 0), each followed by `checkpoint`, which is
+    {name: value} at step 0, every `r.eval_every` steps and at the end (on every rank, so that scoring can be shared;
+    rank 0 writes), each followed by `checkpoint`, which is
     also written every `checkpoint_minutes` and when a signal stops the run (`state['stopped']` names it); `metrics` gets
-    one JSON line per step and per evaluation. Returns the loop state; raises `RunStopped` after `max_skips` non-finite
-    steps in a row."""
+    one JSON line per step and per evaluation. `ema` (`make_ema`), if given, follows the weights after every update and
+    lives in the checkpoint; `writer` (a TensorBoard `SummaryWriter`), if given, gets every scalar `metrics` gets. Returns the loop state; raises `RunStopped` after `max_skips` non-finite steps in a row."""
     opt, state = make_optimizer(module, r), dict(step=0, skipped=0, images=0, train_s=0.0, wall_s=0.0)
     if resume:
         tensors, meta = load_checkpoint(checkpoint)
@@ -250,14 +264,24 @@ def optimise(
         module.load_state_dict(strip_prefix(tensors, 'model.'))
         load_optimizer_tensors(opt, tensors)
         set_rng_tensors(tensors)
+        if ema is not None:
+            ema.load_state_dict(strip_prefix(tensors, 'ema.'))
         state = meta['loop']
-    train_step, t_wall = TrainStep(module, opt, r, loss, eager_loss), time.time()
+    train_step, t_wall = TrainStep(module, opt, r, loss, eager_loss, ema), time.time()
     if d.main:
         truncate_jsonl(metrics, state['step'])
         log = open(metrics, 'a')
-        write = lambda rec: log.write(json.dumps(rec) + '\n')
-        if state['step'] == 0 and evaluate is not None:
-            write(dict(step=0, **evaluate(0, state)))
+
+        def write(rec: dict) -> None:
+            log.write(json.dumps(rec) + '\n')
+            for k, v in rec.items() if writer is not None else ():
+                if k != 'step' and isinstance(v, (int, float)):  # TensorBoard takes the scalars
+                    writer.add_scalar(k, v, rec['step'])
+
+    if state['step'] == 0 and evaluate is not None:
+        scores = evaluate(0, state)
+        if d.main:
+            write(dict(step=0, **scores))
             log.flush()
     end = min(r.steps, stop_at or r.steps)
     bar = tqdm(
@@ -300,13 +324,15 @@ def optimise(
                 )
             evaluating = (step + 1) % r.eval_every == 0 or step + 1 == r.steps
             if evaluating or stop or step + 1 == stop_at or time.time() - saved_at > 60 * checkpoint_minutes:
-                if d.main and evaluate is not None and evaluating:
-                    write(dict(step=step + 1, **evaluate(step + 1, state)))
+                if evaluate is not None and evaluating:
+                    scores = evaluate(step + 1, state)
+                    if d.main:
+                        write(dict(step=step + 1, **scores))
                 state['wall_s'] += time.time() - t_wall
                 t_wall = saved_at = time.time()
                 if d.main:
                     log.flush()
-                    save_checkpoint(checkpoint, *checkpoint_contents(module, opt, state, config))
+                    save_checkpoint(checkpoint, *checkpoint_contents(module, opt, state, config, ema))
                 if stop:
                     state['stopped'] = signals.name or 'a signal to another process'  # not in the checkpoint
                     break

@@ -11,6 +11,7 @@ from .config import FarmerConfig
 from .data import patchify, unpatchify, bin_width, token_basis
 from .af import AF, ChannelMix, channel_mixings
 from .ar import ARPrior
+from .transformer import Transformer
 from fastcore.basics import patch
 
 # %% auto #0
@@ -50,6 +51,11 @@ class Farmer(nn.Module):
         self.mix_in, self.mix_out = channel_mixings(cfg)  # learned mixings before / after the AF (ours; off by default)
         self.ar_flip = self.af.last_flip != cfg.final_permute  # AR order = reversed natural order?
         self.register_load_state_dict_pre_hook(_renamed_mixing)
+        for (
+            m
+        ) in self.modules():  # activation checkpointing of every AF block's and the AR's layers (the recipe's switch)
+            if isinstance(m, Transformer):
+                m.checkpointing = cfg.recipe.checkpointing
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         "x `[B, C, H, W]` model space, y `[B]` -> loss (scalar) and per-sample `[B]` nll, bpd, nll_I, nll_R, logdet (eq. 14)."

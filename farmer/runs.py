@@ -11,7 +11,16 @@ from .config import FarmerConfig
 from .data import ImageSet, open_splits, dequantize_uniform
 from .imagenet import FolderImages  # registers the streamed datasets (imagenet256, imagenet64, folder)
 from .model import Farmer
-from .runtime import autocast, load_checkpoint, save_checkpoint, row_generators, strip_prefix, run_file
+from farmer.runtime import (
+    Dist,
+    gather_rows,
+    autocast,
+    load_checkpoint,
+    save_checkpoint,
+    row_generators,
+    strip_prefix,
+    run_file,
+)
 from .loop import ordered_loader
 
 # %% auto #0
@@ -55,22 +64,23 @@ def heldout_bpds(
     seed: int = 0,
     precision: str = 'fp32',
     workers: int = 4,
+    d: Dist = Dist(),
 ) -> torch.Tensor:
-    """The BPD of each image of `ds` under `model` `[N]` (fp32, CPU): uniform dequantisation, each image's noise its own.
-    Scored in fp32 unless `precision` says otherwise, also for a model trained under bf16 autocast: on an H200, scoring the
-    same weights under bf16 read 0.03 bits higher (`bench/gpu_check.py`, row 1)."""
-    cfg, vals, i = model.cfg, [], 0
+    """The BPD of each image of `ds` under `model` `[N]` (fp32, CPU): uniform dequantisation, each image's noise its own
+    (a function of its position), `batch` images at a time (what bounds the memory: `Recipe.eval_batch`). In a torchrun
+    job (`d`, every rank calling) rank r scores images r, r + world, ... and every rank gets all N values, the ones one
+    process gives. Scored in fp32 unless `precision` says otherwise, also for a model trained under bf16 autocast: on an
+    H200, scoring the same weights under bf16 read 0.03 bits higher (`bench/gpu_check.py`, row 1)."""
+    cfg, vals, mine = model.cfg, [], torch.arange(d.rank, len(ds), d.world)
     was_training = model.training
     model.eval()
-    for x8, y in ordered_loader(ds, batch, workers):
-        x = dequantize_uniform(x8, cfg.value_range, generator=row_generators(seed, -1, range(i, i + len(x8)))).to(
-            device
-        )
+    for i, (x8, y) in zip(range(0, len(mine), batch), ordered_loader(ds.subset(mine), batch, workers)):
+        gens = row_generators(seed, -1, mine[i : i + len(x8)].tolist())
+        x = dequantize_uniform(x8, cfg.value_range, generator=gens).to(device)
         with autocast(torch.device(device), precision):
             vals.append(model(x, y.to(device) if cfg.num_classes > 0 else None)['bpd'].float().cpu())
-        i += len(x8)
     model.train(was_training)
-    return torch.cat(vals)
+    return gather_rows(torch.cat(vals) if vals else torch.zeros(0), len(ds), d, device)
 
 
 def mean_se(v: torch.Tensor) -> tuple[float, float]:
@@ -83,12 +93,21 @@ def heldout_bpd(model: Farmer, ds: ImageSet, device: torch.device | str = 'cpu',
     return mean_se(heldout_bpds(model, ds, device, **kw))
 
 
-def load_run_model(run: str | Path, which: str = 'best', device: str | torch.device = 'cpu') -> Farmer:
-    "The `Farmer` of a run directory, from `best.safetensors` (or 'checkpoint' for the latest weights, 'evals/step001000' for one kept by `keep_evals`), in eval mode."
-    tensors, meta = load_checkpoint(run_file(run, f'{which}.safetensors'))
-    return model_from_weights(
-        strip_prefix(tensors, 'model.') if which == 'checkpoint' else tensors, meta['config'], device
-    )
+def load_run_model(
+    run: str | Path, which: str = 'best', device: str | torch.device = 'cpu', ema: bool = False
+) -> Farmer:
+    """The `Farmer` of a run directory, from `best.safetensors` (or 'checkpoint' for the latest weights, 'evals/step001000'
+    for one kept by `keep_evals`), in eval mode; `ema`: the average of the weights instead (`best-ema`, or the checkpoint's)."""
+    if ema and which not in ('best', 'checkpoint'):
+        raise ValueError(f"the average of the weights is kept as 'best' and 'checkpoint', not {which!r}")
+    fix = "it was trained without an average of its weights (--ema DECAY)" if ema else None
+    name = 'best-ema' if ema and which == 'best' else which
+    tensors, meta = load_checkpoint(run_file(run, f'{name}.safetensors', fix))
+    if which == 'checkpoint':
+        tensors = strip_prefix(tensors, 'ema.module.' if ema else 'model.')
+        if not tensors:
+            raise ValueError(f"{run}/checkpoint.safetensors holds no average of the weights: {fix}")
+    return model_from_weights(tensors, meta['config'], device)
 
 
 def model_from_weights(tensors: dict, config: dict, device: str | torch.device = 'cpu') -> Farmer:
@@ -174,7 +193,7 @@ def pretrained_path(name: str, root: Path = DATA_DIR) -> Path:
     """The weights file of model `name` in `root`, checked against its SHA-256 in `models.json` (one `ValueError`
     otherwise). In `DATA_DIR` the names are `PRETRAINED`'s; another root (the analyses' kept models) holds what its
     `models.json` lists."""
-    if root == DATA_DIR and name not in PRETRAINED:
+    if root == DATA_DIR and name.removesuffix('-ema') not in PRETRAINED:
         raise ValueError(f"no shipped model {name!r}; the shipped models are: {', '.join(PRETRAINED)}")
     if root != DATA_DIR and name not in (known := model_manifest(root)):
         raise ValueError(f"no model {name!r} in {root}; it holds: {', '.join(known) or 'none'}")
@@ -188,9 +207,11 @@ def pretrained_path(name: str, root: Path = DATA_DIR) -> Path:
     return path
 
 
-def load_pretrained(name: str, device: str | torch.device = 'cpu', root: Path = DATA_DIR) -> Farmer:
-    "The shipped model `name` (see `PRETRAINED`) in fp32 and eval mode."
-    tensors, meta = load_checkpoint(pretrained_path(name, root))
+def load_pretrained(name: str, device: str | torch.device = 'cpu', root: Path = DATA_DIR, ema: bool = False) -> Farmer:
+    "The shipped model `name` (see `PRETRAINED`) in fp32 and eval mode; `ema`: the average of its weights, where it ships one (as `name-ema`)."
+    if ema and f'{name}-ema' not in model_manifest(root):
+        raise ValueError(f"model {name!r} ships without an average of its weights: use its raw weights (--weights raw)")
+    tensors, meta = load_checkpoint(pretrained_path(f'{name}-ema' if ema else name, root))
     return model_from_weights(tensors, meta['config'], device)
 
 
@@ -208,9 +229,10 @@ def export_pretrained(
     data_root: str | None = None,
     root: Path = DATA_DIR,
     about: str | None = None,
+    ema: bool = False,
 ) -> dict:
-    "Ship the best weights of `run` as model `name` in `root`, stored in `dtype`; returns (and records in `root`'s `models.json`) its entry."
-    model = load_run_model(run)
+    "Ship the best weights of `run` (`ema`: of their average, as `name-ema`) as model `name` in `root`, stored in `dtype`; returns (and records in `root`'s `models.json`) its entry."
+    model, name = load_run_model(run, ema=ema), f'{name}-ema' if ema else name
     half = {k: v.to(dtype) if v.is_floating_point() else v for k, v in model.state_dict().items()}
     rounded = model_from_weights(half, model.cfg.to_dict())
     subset = check_split(model.cfg, check_images, data_root)
@@ -227,7 +249,7 @@ def export_pretrained(
         check_bpd_fp32=bpd_fp32,
         test_bpd=summary.get('test_bpd'),
         steps=model.cfg.recipe.steps,
-        about=PRETRAINED.get(name, '') if about is None else about,
+        about=PRETRAINED.get(name.removesuffix('-ema'), '') if about is None else about,
     )
     record_model(root, name, rec)
     return rec

@@ -4,7 +4,7 @@
 
 # %% ../nbs/08_runtime.ipynb #8e23d7ea
 from __future__ import annotations
-import argparse, contextlib, dataclasses, json, os, socket, sys
+import argparse, contextlib, dataclasses, datetime, json, math, os, socket, sys
 from dataclasses import dataclass, fields
 from pathlib import Path
 import torch
@@ -19,10 +19,10 @@ except ImportError:  # Windows: no advisory locks, run directories go unlocked
 
 # %% auto #0
 __all__ = ['PRECISIONS', 'REQUEUE', 'pick_device', 'autocast', 'native_bf16', 'Dist', 'init_distributed', 'all_mean',
-           'RunStopped', 'save_checkpoint', 'load_checkpoint', 'optimizer_tensors', 'load_optimizer_tensors',
-           'rng_tensors', 'set_rng_tensors', 'model_device', 'step_generator', 'row_generators', 'strip_prefix',
-           'read_jsonl', 'truncate_jsonl', 'config_diff', 'run_file', 'run_lock', 'ArgParser', 'add_dataclass_flags',
-           'dataclass_overrides', 'exit_on_error']
+           'gather_rows', 'RunStopped', 'save_checkpoint', 'load_checkpoint', 'optimizer_tensors',
+           'load_optimizer_tensors', 'rng_tensors', 'set_rng_tensors', 'model_device', 'step_generator',
+           'row_generators', 'strip_prefix', 'read_jsonl', 'truncate_jsonl', 'config_diff', 'run_file', 'run_lock',
+           'ArgParser', 'add_dataclass_flags', 'dataclass_overrides', 'exit_on_error']
 
 # %% ../nbs/08_runtime.ipynb #f2269a61
 def pick_device(name: str = 'auto') -> torch.device:
@@ -72,15 +72,17 @@ class Dist:
         return self.rank == 0
 
 
-def init_distributed(device: torch.device) -> Dist:
-    "Join the torchrun process group if there is one (NCCL on CUDA, gloo on CPU)."
+def init_distributed(device: torch.device, timeout_minutes: float = 30.0) -> Dist:
+    "Join the torchrun process group if there is one (NCCL on CUDA, gloo on CPU); a collective that waits `timeout_minutes` fails."
     world = int(os.environ.get('WORLD_SIZE', 1))
     if world == 1:
         return Dist()
     if not dist.is_initialized():
         if device.type == 'cuda':
             torch.cuda.set_device(device)
-        dist.init_process_group('nccl' if device.type == 'cuda' else 'gloo')
+        dist.init_process_group(
+            'nccl' if device.type == 'cuda' else 'gloo', timeout=datetime.timedelta(minutes=timeout_minutes)
+        )
     return Dist(dist.get_rank(), dist.get_world_size())
 
 
@@ -91,6 +93,18 @@ def all_mean(t: torch.Tensor) -> torch.Tensor:
     t = t.clone()
     dist.all_reduce(t)
     return t / dist.get_world_size()
+
+
+def gather_rows(v: torch.Tensor, n: int, d: Dist, device: torch.device | str = 'cpu') -> torch.Tensor:
+    "Values `[n_r]` of items r, r + world, r + 2·world, ... of `n` on each rank r -> all `[n]` in order, on every rank (CPU)."
+    if d.world == 1:
+        return v
+    m = -(-n // d.world)  # items of the first rank; the others have m or m - 1
+    buf = torch.full((m,), math.nan, device=device)
+    buf[: len(v)] = v.to(device)
+    parts = [torch.empty_like(buf) for _ in range(d.world)]
+    dist.all_gather(parts, buf)
+    return torch.stack(parts, 1).reshape(-1)[:n].cpu()  # [m, world]: row j holds items j·world + r
 
 # %% ../nbs/08_runtime.ipynb #8f6806f4
 REQUEUE = 75  # sysexits.h EX_TEMPFAIL, "try again later": the exit status of a run that a signal stopped

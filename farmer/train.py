@@ -13,13 +13,13 @@ from .config import FarmerConfig
 from .data import ImageSet, dequantize_gaussian, dequantize_uniform, sigma_schedule
 from .model import Farmer
 from .runtime import pick_device, autocast, init_distributed, save_checkpoint, row_generators, read_jsonl
-from .runtime import run_lock, RunStopped, REQUEUE
+from .runtime import run_lock, RunStopped, REQUEUE, Dist
 from .plots import plot_metrics
-from .loop import optimise, step_loader, rank_rows
+from .loop import optimise, step_loader, rank_rows, make_ema
 from .runs import run_splits, check_run_dir, heldout_bpd, heldout_bpds, mean_se, load_run_model
 
 # %% auto #0
-__all__ = ['make_batch', 'train']
+__all__ = ['make_batch', 'train', 'tensorboard_writer', 'sample_grid']
 
 # %% ../nbs/12_train.ipynb #33ffbb13
 def make_batch(
@@ -55,12 +55,17 @@ def train(
     max_skips: int = 50,
     checkpoint_minutes: float = 15.0,
     keep_evals: bool = False,
+    dist_timeout: float = 30.0,
+    tensorboard: bool = False,
 ) -> tuple[dict, Farmer]:
     """Train `cfg` into run directory `out` (or continue it); return (summary, the trained model) (the summary on rank 0
     only; `{'step': s}` when `stop_at` ended it early). A signal stops it with a checkpoint and `RunStopped`. `keep_evals`
-    also keeps the weights of every evaluation, as `evals/step<NNNNNN>.safetensors` (for a measure over training, e.g. FID)."""
+    also keeps the weights of every evaluation, as `evals/step<NNNNNN>.safetensors` (for a measure over training, e.g. FID).
+    With `cfg.recipe.ema` the average of the weights is scored beside them (`val_bpd_ema`) and its best kept as
+    `best-ema.safetensors`. `tensorboard` also logs to `out/tensorboard` (the scalars, and a grid of samples at each
+    evaluation; needs the `tensorboard` extra)."""
     out, dev, r = Path(out), pick_device(device), cfg.recipe
-    d = init_distributed(dev)
+    d = init_distributed(dev, dist_timeout)
     if d.main:  # (only rank 0 looks: the others would see its lock file)
         check_run_dir(out, resume)
     sets = run_splits(cfg, data_root, download)
@@ -71,7 +76,7 @@ def train(
     with run_lock(out) if d.main else contextlib.nullcontext():  # one writer per run directory
         torch.manual_seed(r.seed)
         model = Farmer(cfg).to(dev)
-        net, rows = DDP(model) if d.world > 1 else model, rank_rows(r, d)
+        net, rows, ema = DDP(model) if d.world > 1 else model, rank_rows(r, d), make_ema(model, r)
 
         def loss(fwd):
             def step_loss(step: int, batch: tuple[torch.Tensor, torch.Tensor]):
@@ -84,25 +89,31 @@ def train(
 
             return step_loss
 
-        def evaluate(step: int, state: dict) -> dict:
-            bpd, se = heldout_bpd(
-                model, sets['val'], dev, workers=workers
-            )  # scored in fp32 whatever the training precision
-            if step == 0:
-                state['init_val_bpd'] = bpd
-            if bpd < state.get('best_val_bpd', math.inf):
-                state.update(best_val_bpd=bpd, best_step=step)
-                save_checkpoint(
-                    out / 'best.safetensors', model.state_dict(), dict(config=cfg.to_dict(), step=step, val_bpd=bpd)
-                )
-            if keep_evals:
-                (out / 'evals').mkdir(exist_ok=True)
+        def score(m, step: int, state: dict, tag: str = '') -> dict:
+            "Validation BPD of weights `m` (fp32 whatever the training precision); the best so far kept as best{tag}."
+            bpd, se = heldout_bpd(m, sets['val'], dev, batch=r.eval_batch, workers=workers, d=d)  # every rank a share
+            if bpd < state.get(f'best_val_bpd{tag}', math.inf):
+                state.update({f'best_val_bpd{tag}': bpd, f'best_step{tag}': step})
                 meta = dict(config=cfg.to_dict(), step=step, val_bpd=bpd)
+                if d.main:
+                    save_checkpoint(out / f'best{tag.replace("_", "-")}.safetensors', m.state_dict(), meta)
+            return {f'val_bpd{tag}': bpd, f'val_bpd_se{tag}': se}
+
+        def evaluate(step: int, state: dict) -> dict:
+            vals = score(model, step, state) | (score(ema.module, step, state, '_ema') if ema is not None else {})
+            if writer is not None:
+                writer.add_images('samples', sample_grid(model, dev), step)
+            if step == 0:
+                state['init_val_bpd'] = vals['val_bpd']
+            if keep_evals and d.main:
+                (out / 'evals').mkdir(exist_ok=True)
+                meta = dict(config=cfg.to_dict(), step=step, val_bpd=vals['val_bpd'])
                 save_checkpoint(out / 'evals' / f'step{step:06d}.safetensors', model.state_dict(), meta)
-            return dict(val_bpd=bpd, val_bpd_se=se)
+            return vals
 
         if d.main and not resume:
             (out / 'config.json').write_text(json.dumps(cfg.to_dict(), indent=1))
+        writer = tensorboard_writer(out / 'tensorboard') if tensorboard and d.main else None
         if compile:  # each model adds guards to the one compiled `forward`: past dynamo's limit (8),
             torch._dynamo.reset()  # a process that trains many (the analyses' `ensure_run`) would run the rest eagerly
         state = optimise(
@@ -123,7 +134,11 @@ def train(
             stop_at=stop_at,
             max_skips=max_skips,
             checkpoint_minutes=checkpoint_minutes,
+            ema=ema,
+            writer=writer,
         )
+        if writer is not None:
+            writer.close()
         if 'stopped' in state:
             raise RunStopped(
                 f"stopped by {state['stopped']} at step {state['step']}; resume with `farmer-train --resume {out}`"
@@ -133,14 +148,46 @@ def train(
             )
         if state['step'] < r.steps:
             return dict(step=state['step']), model
-        return (_finish(out, cfg, state, sets['test'], dev, workers) if d.main else {}), model
+        return _finish(out, cfg, state, sets['test'], dev, workers, d), model
+
+# %% ../nbs/12_train.ipynb #9fa34450
+def tensorboard_writer(path: Path):
+    "A TensorBoard `SummaryWriter` at `path`, or one `ValueError` saying how to install it."
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise ValueError("--tensorboard needs the tensorboard package: pip install 'farmer[tensorboard]'") from None
+    return SummaryWriter(str(path))
+
+
+@torch.no_grad()
+def sample_grid(model: Farmer, device, per_class: int = 2, seed: int = 0) -> torch.Tensor:
+    "Unguided samples `[n, C, H, W]` in [0, 1] (two of each of up to ten classes, the same noise at every evaluation): what TensorBoard shows."
+    cfg, was_training = model.cfg, model.training
+    n = (min(cfg.num_classes, 10) or 1) * per_class
+    y = torch.arange(n, device=device) // per_class if cfg.num_classes else None
+    model.eval()
+    z_I, z_R = model.ar.sample(model.labels(y, n, device), generator=torch.Generator(device).manual_seed(seed))
+    x = model.decode(model.from_ar(z_I, z_R))
+    model.train(was_training)
+    lo, hi = cfg.value_range
+    return ((x.float() - lo) / (hi - lo)).clamp(0, 1).cpu()
 
 # %% ../nbs/12_train.ipynb #da02b108
-def _finish(out: Path, cfg: FarmerConfig, state: dict, test: ImageSet, dev, workers: int) -> dict:
-    """Score the best weights on the test split (once), plot the curves, write `summary.json`, and each test image's BPD
-    `[N]` to `test_bpds.safetensors`: two runs scored with the same noise per image compare image by image from those."""
+def _finish(out: Path, cfg: FarmerConfig, state: dict, test: ImageSet, dev, workers: int, d: Dist = Dist()) -> dict:
+    """Score the best weights on the test split (once, every rank a share), then on rank 0 (the others return {}) plot
+    the curves, write `summary.json`, and each test image's BPD
+    `[N]` to `test_bpds.safetensors`: two runs scored with the same noise per image compare image by image from those.
+    A run with an average of its weights also scores that average's best weights on the test split (`*_ema`)."""
+    if d.world > 1:
+        torch.distributed.barrier()  # rank 0 has written the best weights
+    test_bpds = lambda ema: heldout_bpds(
+        load_run_model(out, 'best', dev, ema=ema), test, dev, batch=cfg.recipe.eval_batch, workers=workers, d=d
+    )
+    per_image, per_image_ema = test_bpds(False), test_bpds(True) if cfg.recipe.ema else None
+    if not d.main:
+        return {}
     final = [r for r in read_jsonl(out / 'metrics.jsonl') if 'val_bpd' in r][-1]
-    per_image = heldout_bpds(load_run_model(out, 'best', dev), test, dev, workers=workers)
     test_bpd, test_se = mean_se(per_image)
     summary = dict(
         steps=cfg.recipe.steps,
@@ -157,6 +204,15 @@ def _finish(out: Path, cfg: FarmerConfig, state: dict, test: ImageSet, dev, work
         train_s=round(state['train_s'], 1),
         wall_s=round(state['wall_s'], 1),
     )
+    if cfg.recipe.ema:
+        t_ema, se_ema = mean_se(per_image_ema)
+        summary |= dict(
+            final_val_bpd_ema=final['val_bpd_ema'],
+            best_val_bpd_ema=state['best_val_bpd_ema'],
+            best_step_ema=state['best_step_ema'],
+            test_bpd_ema=t_ema,
+            test_bpd_se_ema=se_ema,
+        )
     (out / 'figures').mkdir(exist_ok=True)
     plot_metrics(out / 'metrics.jsonl', out / 'figures' / 'loss.png')
     save_checkpoint(out / 'test_bpds.safetensors', dict(bpd=per_image), dict(split='test', images=len(per_image)))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
 
 # %% auto #0
 __all__ = ['KVCache', 'Attention', 'Layer', 'Transformer']
@@ -65,7 +66,7 @@ class Layer(nn.Module):
 
 # %% ../nbs/03_transformer.ipynb #684cceaf
 class Transformer(nn.Module):
-    "Learned positions + `layers` pre-LN layers + final LayerNorm: `[B, T, W] -> [B, T, W]`."
+    "Learned positions + `layers` pre-LN layers + final LayerNorm: `[B, T, W] -> [B, T, W]`; `checkpointing` recomputes each layer in backward."
 
     def __init__(self, width: int, layers: int, heads: int, max_len: int, mlp_ratio: int = 4, causal: bool = True):
         super().__init__()
@@ -73,13 +74,15 @@ class Transformer(nn.Module):
         self.pos = nn.Parameter(0.02 * torch.randn(max_len, width))
         self.layers = nn.ModuleList(Layer(width, heads, mlp_ratio) for _ in range(layers))
         self.ln = nn.LayerNorm(width)
+        self.checkpointing = False  # set by the model from its recipe
 
     def forward(self, h: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
         "`h` `[B, T, W]` (new tokens after the `cache.pos` cached ones) -> `[B, T, W]`."
         P = 0 if cache is None else cache.pos
         h = h + self.pos[P : P + h.shape[1]]
+        recompute = self.checkpointing and cache is None and torch.is_grad_enabled()
         for i, layer in enumerate(self.layers):
-            h = layer(h, self.causal, cache, i)
+            h = checkpoint(layer, h, self.causal, use_reentrant=False) if recompute else layer(h, self.causal, cache, i)
         if cache is not None:
             cache.pos += h.shape[1]
         return self.ln(h)

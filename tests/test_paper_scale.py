@@ -1,0 +1,118 @@
+"""What the paper-scale path needs, checked on CPU: the redundant mixture's log-density without `[B, N, K, d]`
+temporaries, held-out scoring shared by torchrun ranks, activation checkpointing, an average of the weights that resumes
+exactly, and TensorBoard logging."""
+
+import subprocess
+from pathlib import Path
+import pytest, torch
+from safetensors.torch import load_file
+from farmer.config import preset
+from farmer.gmm import GMM
+from farmer.model import Farmer
+from farmer.runs import heldout_bpds, run_splits, load_run_model
+from farmer.train import train
+from conftest import ONE_THREAD
+from test_train import _torchrun
+
+
+def _shared_case(dtype, B=2, N=9, K=4, d=5):
+    g = torch.Generator().manual_seed(1)
+    t = lambda *s, a=0.0, m=1.0: (a + m * torch.randn(*s, generator=g, dtype=dtype)).requires_grad_()
+    return GMM(t(B, K), t(B, K, d, a=-2.0), t(B, K, d, m=0.7)), t(B, N, d, a=-2.0)
+
+
+def test_log_prob_rows_is_the_d_wide_form_in_fp64_values_and_gradients():
+    g, z = _shared_case(torch.float64)
+    new, old = g.log_prob_rows(z), g.expand(z.shape[1]).log_prob(z)
+    assert new.shape == (2, 9) and torch.allclose(new, old, atol=1e-12, rtol=0)
+    leaves = (z, g.logits, g.mean, g.log_sigma)
+    for a, b in zip(torch.autograd.grad(new.sum(), leaves), torch.autograd.grad(old.sum(), leaves)):
+        assert torch.allclose(a, b, atol=1e-10, rtol=0)
+    g32 = GMM(*(t.detach().float() for t in (g.logits, g.mean, g.log_sigma)))
+    assert torch.allclose(g32.log_prob_rows(z.detach().float()).double(), old.detach(), atol=1e-4, rtol=0)
+
+
+def test_the_shared_redundant_head_scores_with_log_prob_rows(monkeypatch):
+    cfg = preset('digits', d_I=2)
+    torch.manual_seed(0)
+    m, x = Farmer(cfg).double(), torch.rand(4, 1, 8, 8, dtype=torch.float64) * 2 - 1
+    fast = m(x, torch.arange(4))['nll']
+    d_wide = lambda self, g, z_R: -g.expand(z_R.shape[1]).log_prob(z_R).sum(1)
+    monkeypatch.setattr(type(m.ar.head_R), 'nll', d_wide)
+    assert torch.allclose(m(x, torch.arange(4))['nll'], fast, atol=1e-9, rtol=0)
+
+
+def test_activation_checkpointing_gives_the_same_loss_and_gradients():
+    x, y = torch.rand(6, 1, 8, 8) * 2 - 1, torch.arange(6)
+    out = []
+    for ck in (False, True):
+        torch.manual_seed(0)
+        m = Farmer(preset('digits', d_I=2, checkpointing=ck))
+        loss = m(x, y)['loss']
+        loss.backward()
+        out.append((loss.detach(), [p.grad for p in m.parameters()]))
+    (l0, g0), (l1, g1) = out
+    assert torch.allclose(l0, l1, atol=1e-6, rtol=0)
+    assert all(torch.allclose(a, b, atol=1e-6, rtol=0) for a, b in zip(g0, g1))
+    with torch.no_grad():  # nothing to recompute without gradients: the plain path
+        assert torch.equal(m(x, y)['loss'], m(x, y)['loss'])
+
+
+@pytest.mark.slow
+def test_two_gloo_processes_score_each_image_as_one_process(tmp_path):
+    images, batch = 41, 6  # ranks of 21 and 20 images, in batches that split neither evenly
+    r = subprocess.run(
+        [
+            _torchrun(),
+            '--standalone',
+            '--nproc_per_node=2',
+            str(Path(__file__).parent / 'score_worker.py'),
+            str(tmp_path),
+            str(images),
+            str(batch),
+        ],
+        capture_output=True,
+        text=True,
+        env=ONE_THREAD,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    torch.manual_seed(0)
+    model = Farmer(preset('digits-small'))
+    one = heldout_bpds(model, run_splits(model.cfg)['val'].subset(range(images)), batch=500, workers=0)
+    for rank in (0, 1):
+        got = load_file(tmp_path / f'rank{rank}.safetensors')['bpd']
+        assert got.shape == (images,) and torch.allclose(got, one, atol=1e-5, rtol=0), rank
+
+
+def test_the_average_of_the_weights_is_kept_scored_and_resumed_exactly(tmp_path):
+    cfg = preset('digits-small', steps=8, eval_every=4, warmup=2, ema=0.8)
+    s, full = train(cfg, tmp_path / 'full', device='cpu', progress=False)
+    assert {'best_val_bpd_ema', 'test_bpd_ema'} <= set(s) and s['best_val_bpd_ema'] != s['best_val_bpd']
+    train(cfg, tmp_path / 'cut', stop_at=5, device='cpu', progress=False)
+    train(cfg, tmp_path / 'cut', resume=True, device='cpu', progress=False)
+    for which in ('checkpoint', 'best'):
+        a, b = (load_run_model(tmp_path / r, which, ema=True).state_dict() for r in ('full', 'cut'))
+        assert all(torch.equal(a[k], b[k]) for k in a), which
+    raw = load_run_model(tmp_path / 'full', 'checkpoint').state_dict()
+    avg = load_run_model(tmp_path / 'full', 'checkpoint', ema=True).state_dict()
+    assert any(not torch.equal(raw[k], avg[k]) for k in raw)  # an average, not a copy
+    plain = preset('digits-small', steps=2, eval_every=2, warmup=1)
+    train(plain, tmp_path / 'plain', device='cpu', progress=False)
+    with pytest.raises(ValueError, match='trained without an average of its weights'):
+        load_run_model(tmp_path / 'plain', ema=True)
+
+
+def test_tensorboard_holds_the_scalars_and_the_samples(tmp_path):
+    pytest.importorskip('tensorboard')
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    cfg = preset('digits-small', steps=6, eval_every=3, warmup=1)
+    train(cfg, tmp_path / 'run', device='cpu', progress=False, tensorboard=True)
+    ev = EventAccumulator(str(tmp_path / 'run' / 'tensorboard'), size_guidance={'scalars': 0, 'images': 0})
+    ev.Reload()
+    tags = set(ev.Tags()['scalars'])
+    assert {'loss', 'val_bpd', 'lr', 'grad_norm', 'skipped', 'images_per_s'} <= tags
+    assert [e.step for e in ev.Scalars('loss')] == list(range(1, 7))
+    assert [e.step for e in ev.Scalars('val_bpd')] == [0, 3, 6]
+    assert [e.step for e in ev.Images('samples')] == [0, 3, 6]
