@@ -14,7 +14,10 @@ Rows:
    of the paper's 320 epochs follow. The same steps at half that batch split the peak into a fixed part (weights,
    gradients, optimizer state) and a part per image (activations), each set against the budget's own two terms.
 4. Images per second of `fashion-mnist` training and sampling (synthetic images of the right shape).
-5. Only with `--rows ...,compile` (7 minutes more on an H200): the 556M and 1.1B steps under `torch.compile`, as
+5. Paper scale (`paper_scale`): the held-out scoring of 64 images of `imagenet256-1.1b` at full size in fp32, one
+   batch (`Recipe.eval_batch`), and the 1.9B model's training step at 32 images per GPU with activation checkpointing
+   (`Recipe.checkpointing`): peak memory and seconds of each.
+6. Only with `--rows ...,compile` (7 minutes more on an H200): the 556M and 1.1B steps under `torch.compile`, as
    `farmer-train --compile` runs them: compile time, step time and peak memory against eager.
 
 With `--out`, the JSON is rewritten after each row, so a run stopped by a time limit keeps the rows it finished.
@@ -229,6 +232,42 @@ def fashion_speed(dev, smoke: bool) -> dict:
     return dict(train_images_per_s=train_ips, sample_images_per_s=m / (time.perf_counter() - t))
 
 
+def paper_scale(dev, smoke: bool) -> dict:
+    "Row 5: peak GiB and seconds of scoring 64 images of the 1.1B preset (no gradients, fp32), and of a checkpointed 1.9B step at 32 images."
+    cfg, tag = _imagenet_cfg('imagenet256-1.1b', smoke), ' (smoke: tiny)' if smoke else ''
+    torch.manual_seed(0)
+    model, n = Farmer(cfg).to(dev).eval(), 4 if smoke else 64
+    x = dequantize_uniform(torch.randint(0, 256, (n, cfg.channels, cfg.image_size, cfg.image_size), dtype=torch.uint8))
+    if dev.type == 'cuda':
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+    sync(dev)
+    t = time.perf_counter()
+    with torch.no_grad():
+        bpd = model(x.to(dev), torch.zeros(n, dtype=torch.long, device=dev))['bpd']
+    sync(dev)
+    score_s, score_peak = (
+        time.perf_counter() - t,
+        torch.cuda.max_memory_allocated() / 2**30 if dev.type == 'cuda' else float('nan'),
+    )
+    del model
+    big = _imagenet_cfg('imagenet256-1.9b', smoke).replace(checkpointing=True)
+    peak, step, _ = _peak_and_step(big, dev, 2 if smoke else 32, 3)
+    return dict(
+        scoring=dict(
+            preset='imagenet256-1.1b' + tag,
+            images=n,
+            peak_gib=score_peak,
+            seconds=score_s,
+            finite=bool(bpd.isfinite().all()),
+        ),
+        checkpointed=dict(
+            preset='imagenet256-1.9b' + tag, images_per_gpu=2 if smoke else 32, peak_gib=peak, step_s=step
+        ),
+        ok=bool(bpd.isfinite().all()),
+    )
+
+
 def row(f, *args) -> dict:
     "`f(*args)`, or `{'error': one line, 'ok': False}` with the traceback on stderr: a failing row does not hide the others."
     try:
@@ -246,7 +285,9 @@ def main():
     p.add_argument('--data-root')
     p.add_argument('--device', default='auto')
     p.add_argument('--out', help='also write the rows as JSON here')
-    p.add_argument('--rows', default='bf16,af_inverse,memory,speed', help='which rows to run (comma-separated)')
+    p.add_argument(
+        '--rows', default='bf16,af_inverse,memory,speed,paper_scale', help='which rows to run (comma-separated)'
+    )
     a = p.parse_args()
     dev = pick_device(a.device)
     name = torch.cuda.get_device_name(dev) if dev.type == 'cuda' else 'CPU'
@@ -263,6 +304,7 @@ def main():
         af_inverse=lambda: row(af_inverse, dev, a.smoke),
         memory=lambda: [row(memory_and_flops, dev, n, a.smoke) for n in names],
         speed=lambda: row(fashion_speed, dev, a.smoke),
+        paper_scale=lambda: row(paper_scale, dev, a.smoke),
         compile=lambda: [  # at the batch row 3 found to fit (the README's 32 per GPU without it)
             row(compiled, dev, n, a.smoke, fit().get(n, 32)) for n in names[:2]
         ],
@@ -322,9 +364,26 @@ def main():
         if 'error' in r
         else f"| fashion-mnist | training {r['train_images_per_s']:,.0f} images/s, sampling {r['sample_images_per_s']:,.1f} images/s |"
     )
+    r = rows['paper_scale']
+    if 'error' in r:
+        print(f"| paper scale | {r['error']} |")
+    else:
+        sc, ck = r['scoring'], r['checkpointed']
+        print(
+            f"| held-out scoring, {sc['preset']}, {sc['images']} images, fp32 | peak {sc['peak_gib']:.1f} GiB, {sc['seconds']:.1f} s |\n"
+            f"| {ck['preset']}, {ck['images_per_gpu']} images per GPU, activation checkpointing | peak {ck['peak_gib']:.1f} GiB, "
+            f"step {ck['step_s']:.2f} s |"
+        )
     if any(
         not r.get('ok', True)
-        for r in (rows['bf16'], rows['af_inverse'], *rows['memory'], rows['speed'], *rows['compile'])
+        for r in (
+            rows['bf16'],
+            rows['af_inverse'],
+            *rows['memory'],
+            rows['speed'],
+            rows['paper_scale'],
+            *rows['compile'],
+        )
     ):
         raise SystemExit(1)
 

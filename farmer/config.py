@@ -195,6 +195,7 @@ _IMAGENET = dict(
     batch_size=256,
     steps=epochs_to_steps(320, IMAGENET_TRAIN_IMAGES, 256),
     eval_every=5000,
+    eval_batch=64,  # scoring's images per process: a few GiB at 256x256 without gradients (bench/gpu_check.py row 5)
 )  # paper §4.1: 320 epochs, warm-up 5,000 steps, cosine 1e-4 -> 1e-6, AdamW (0.9, 0.95), wd 0.03
 PRESETS: dict[str, dict] = {  # overrides of the dataclass defaults (= `digits`)
     'digits': dict(),

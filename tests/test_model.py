@@ -216,6 +216,9 @@ def test_config_json_written_before_the_recipe_had_a_class_loads():
     assert json.loads(json.dumps(cfg.to_dict())) == old | {
         'head_lr': 1.0,
         'head_init': 0.0,
+        'eval_batch': 500,
+        'ema': 0.0,
+        'checkpointing': False,
     }  # and fields added since, at their defaults
     assert cfg.replace(lr=1e-3).recipe.lr == 1e-3 and cfg.replace(lr=1e-3).d_I == 8
 

@@ -270,24 +270,21 @@ def _torchrun():
     return shutil.which('torchrun') or str(Path(sys.executable).parent / 'torchrun')
 
 
-def train_ddp(out: Path, cfg: FarmerConfig, **train_kw) -> tuple[dict, dict]:
-    "Train `cfg` into `out` under `torchrun --nproc_per_node=2` (gloo); the weights of rank 0 and rank 1."
+def torchrun_two(worker: str, *args: str, timeout: int = 600) -> None:
+    "Run the script `tests/<worker>` with `args` under `torchrun --nproc_per_node=2` (gloo, one thread each); fail on an error."
     r = subprocess.run(
-        [
-            _torchrun(),
-            '--standalone',
-            '--nproc_per_node=2',
-            str(Path(__file__).parent / 'ddp_worker.py'),
-            str(out),
-            json.dumps(cfg.to_dict()),
-            json.dumps(train_kw),
-        ],
+        [_torchrun(), '--standalone', '--nproc_per_node=2', str(Path(__file__).parent / worker), *args],
         capture_output=True,
         text=True,
         env=ONE_THREAD,
-        timeout=600,
+        timeout=timeout,
     )
     assert r.returncode == 0, r.stderr[-2000:]
+
+
+def train_ddp(out: Path, cfg: FarmerConfig, **train_kw) -> tuple[dict, dict]:
+    "Train `cfg` into `out` under `torchrun --nproc_per_node=2` (gloo); the weights of rank 0 and rank 1."
+    torchrun_two('ddp_worker.py', str(out), json.dumps(cfg.to_dict()), json.dumps(train_kw))
     return load_file(out / 'rank0.safetensors'), load_file(out / 'rank1.safetensors')
 
 
@@ -313,8 +310,11 @@ def test_imagenet_layout_under_torchrun_reads_disjoint_images(tmp_path):
     cfg = preset('imagenet256-1.1b', **_flags_to_overrides(TINY_IMAGENET[2:]), steps=2, eval_every=2)
     train_ddp(tmp_path / 'ddp', cfg, data_root=str(root))
     r0, r1 = (json.loads((tmp_path / 'ddp' / f'read{r}.json').read_text())[1:] for r in (0, 1))  # [0]: the shape check
-    assert len(r1) == 2 * 4 and not set(r0) & set(r1)  # two steps of 4 images on rank 1, none of them read by rank 0
-    assert all('/train/' in p for p in r1)
+    assert not set(r0) & set(r1)  # no image, trained on or scored, is read by both ranks
+    # rank 1: its share of the validation images (scored at steps 0 and 2), two steps of 4 training images, its share of test
+    k = (len(r1) - 2 * 4) // 3
+    assert k > 0 and len(r1) == 3 * k + 8 and r1[:k] == r1[k + 8 : 2 * k + 8]
+    assert all('/train/' in p for p in r1[: 2 * k + 8]) and all('/val/' in p for p in r1[2 * k + 8 :])
 
 
 def _flags_to_overrides(flags: list[str]) -> dict:
