@@ -16,7 +16,7 @@ Rows:
 4. Images per second of `fashion-mnist` training and sampling (synthetic images of the right shape).
 5. Paper scale (`paper_scale`): the held-out scoring of 64 images of `imagenet256-1.1b` at full size in fp32, one
    batch (`Recipe.eval_batch`), and the 1.9B model's training step at 32 images per GPU with activation checkpointing
-   (`Recipe.checkpointing`): peak memory and seconds of each.
+   (`Recipe.checkpointing`), unsharded and under FSDP2 on one GPU (`--shard fsdp`): peak memory and seconds of each.
 6. Only with `--rows ...,compile` (7 minutes more on an H200): the 556M and 1.1B steps under `torch.compile`, as
    `farmer-train --compile` runs them: compile time, step time and peak memory against eager.
 
@@ -26,13 +26,14 @@ With `--out`, the JSON is rewritten after each row, so a run stopped by a time l
 import argparse, json, math, tempfile, time, traceback
 from pathlib import Path
 import torch
+import torch.distributed as dist
 from farmer.af import perturb_parameters
 from farmer.budget import budget
 from farmer.config import preset, IMAGENET_TRAIN_IMAGES
 from farmer.data import data_root, dequantize_uniform
 from farmer.loop import TrainStep, make_optimizer
 from farmer.model import Farmer
-from farmer.runtime import pick_device, autocast, native_bf16
+from farmer.runtime import pick_device, autocast, native_bf16, shard_model
 from farmer.sampling import generate
 from farmer.train import train
 from farmer.runs import run_splits, heldout_bpd, load_run_model
@@ -123,10 +124,18 @@ def af_inverse(dev, smoke: bool) -> dict:
     return out | dict(ok=out['fp32']['finite'] and out['fp32']['max_abs_error'] < 1e-2)
 
 
-def _peak_and_step(cfg, dev, b: int, steps: int, compile: str | None = None) -> tuple[float, float, float]:
-    "Peak GiB, fastest step and first step (s) of `steps` bf16 training steps of `cfg` at `b` images, compiled with `compile` as backend."
+def _peak_and_step(
+    cfg, dev, b: int, steps: int, compile: str | None = None, shard: bool = False
+) -> tuple[float, float, float]:
+    "Peak GiB, fastest step and first step (s) of `steps` bf16 training steps of `cfg` at `b` images, compiled with `compile` as backend, sharded by FSDP2 with `shard`."
     torch.manual_seed(0)
     model = Farmer(cfg).to(dev)
+    if shard:  # one rank: FSDP2's own cost (its gathers and bf16 copies), against the unsharded step
+        if not dist.is_initialized():
+            dist.init_process_group(
+                'nccl' if dev.type == 'cuda' else 'gloo', store=dist.HashStore(), rank=0, world_size=1
+            )
+        shard_model(model, [*model.af.blocks, *model.ar.net.layers], bf16=True)
     net = torch.compile(model, backend=compile) if compile else model
     step = loop_step(net, model, cfg, dev)
     x = dequantize_uniform(torch.randint(0, 256, (b, cfg.channels, cfg.image_size, cfg.image_size), dtype=torch.uint8))
@@ -253,6 +262,7 @@ def paper_scale(dev, smoke: bool) -> dict:
     del model
     big = _imagenet_cfg('imagenet256-1.9b', smoke).replace(checkpointing=True)
     peak, step, _ = _peak_and_step(big, dev, 2 if smoke else 32, 3)
+    peak_f, step_f, _ = _peak_and_step(big, dev, 2 if smoke else 32, 3, shard=True)
     return dict(
         scoring=dict(
             preset='imagenet256-1.1b' + tag,
@@ -264,6 +274,7 @@ def paper_scale(dev, smoke: bool) -> dict:
         checkpointed=dict(
             preset='imagenet256-1.9b' + tag, images_per_gpu=2 if smoke else 32, peak_gib=peak, step_s=step
         ),
+        checkpointed_fsdp_one_gpu=dict(peak_gib=peak_f, step_s=step_f),
         ok=bool(bpd.isfinite().all()),
     )
 
@@ -372,7 +383,8 @@ def main():
         print(
             f"| held-out scoring, {sc['preset']}, {sc['images']} images, fp32 | peak {sc['peak_gib']:.1f} GiB, {sc['seconds']:.1f} s |\n"
             f"| {ck['preset']}, {ck['images_per_gpu']} images per GPU, activation checkpointing | peak {ck['peak_gib']:.1f} GiB, "
-            f"step {ck['step_s']:.2f} s |"
+            f"step {ck['step_s']:.2f} s |\n| the same, FSDP2 on one GPU | peak {r['checkpointed_fsdp_one_gpu']['peak_gib']:.1f} GiB, "
+            f"step {r['checkpointed_fsdp_one_gpu']['step_s']:.2f} s |"
         )
     if any(
         not r.get('ok', True)

@@ -65,6 +65,12 @@ def train_parser() -> ArgParser:
         '--tensorboard', action='store_true', help='also log to <out>/tensorboard (scalars, samples at each evaluation)'
     )
     p.add_argument(
+        '--shard',
+        default='ddp',
+        choices=('ddp', 'fsdp'),
+        help="torchrun jobs: replicate the model on every rank (ddp) or shard weights, gradients and optimizer state (fsdp)",
+    )
+    p.add_argument(
         '--dist-timeout',
         type=float,
         default=30.0,
@@ -113,6 +119,7 @@ def train_main(argv: list[str] | None = None):
             keep_evals=args.keep_evals,
             dist_timeout=args.dist_timeout,
             tensorboard=args.tensorboard,
+            shard=args.shard,
         )
         if s:
             print(

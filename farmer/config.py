@@ -21,6 +21,7 @@ class Recipe:
     # fmt: off
     steps: int = 2000                 # optimizer steps
     batch_size: int = 64              # global batch (split over torchrun processes)
+    accum: int = 1                    # micro-batches per step and process (gradient accumulation: same step, less memory)
     lr: float = 2e-3                  # peak learning rate of AdamW
     lr_min: float = 1e-6              # where the cosine ends
     warmup: int = 100                 # linear warm-up steps
@@ -38,7 +39,7 @@ class Recipe:
 
     def __post_init__(self):
         self.betas = tuple(self.betas)
-        for k in ('steps', 'batch_size', 'eval_every', 'eval_batch'):
+        for k in ('steps', 'batch_size', 'accum', 'eval_every', 'eval_batch'):
             v = getattr(self, k)
             _check(isinstance(v, int) and v >= 1, f"{k} must be a positive integer, got {v!r}")
         _check(self.lr > 0, f"lr must be > 0, got {self.lr}")

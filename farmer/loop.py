@@ -4,11 +4,12 @@
 
 # %% ../nbs/10_loop.ipynb #0d696a53
 from __future__ import annotations
-import functools, itertools, json, math, signal, sys, threading, time
+import contextlib, functools, itertools, json, math, signal, sys, threading, time
 from pathlib import Path
 import torch
 import torch.nn as nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.distributed.tensor import DTensor
 from tqdm.auto import tqdm
 from .config import Recipe
 from .data import ImageSet
@@ -18,8 +19,9 @@ from farmer.runtime import (
     step_generator,
     save_checkpoint,
     load_checkpoint,
-    optimizer_tensors,
-    load_optimizer_tensors,
+    full_weights,
+    full_optimizer_tensors,
+    load_full_state,
     rng_tensors,
     set_rng_tensors,
     strip_prefix,
@@ -160,8 +162,10 @@ def make_ema(module: nn.Module, r: Recipe) -> AveragedModel | None:
 
 
 def checkpoint_contents(module: nn.Module, opt, state: dict, config: dict, ema=None) -> tuple[dict, dict]:
-    "The tensors (weights, their average `ema.*` if any, optimizer moments, RNG states) and the metadata (config, loop state) of a checkpoint."
-    tensors = {f'model.{k}': v for k, v in module.state_dict().items()} | optimizer_tensors(opt) | rng_tensors()
+    "The tensors (weights, their average `ema.*` if any, optimizer moments, RNG states; whole, also from a sharded `module`) and the metadata (config, loop state) of a checkpoint."
+    tensors = (
+        {f'model.{k}': v for k, v in full_weights(module).items()} | full_optimizer_tensors(module, opt) | rng_tensors()
+    )
     if ema is not None:
         tensors |= {f'ema.{k}': v for k, v in ema.state_dict().items()}  # `ema.module.*` and `ema.n_averaged`
     return tensors, dict(config=config, loop=state)
@@ -169,18 +173,23 @@ def checkpoint_contents(module: nn.Module, opt, state: dict, config: dict, ema=N
 
 class TrainStep:
     """One optimizer step of `module` under recipe `r`: the step's learning rate, `loss(step, batch)` -> (scalar, {name:
-    scalar or vector}) and backward (a compiled `loss` that fails falls back to `eager_loss`, once and for good),
+    scalar or vector}) and backward on each of `r.accum` micro-batches (every tensor of the batch cut along its first
+    dimension; gradients synchronised across ranks on the last only, with `no_sync()` around the others) (a compiled
+    `loss` that fails falls back to `eager_loss`, once and for good),
     clipping, the update unless the gradient norm is not finite (then the average `ema` of the weights, if any), and one
     all-reduce and host sync for all it reports."""
 
-    def __init__(self, module: nn.Module, opt: torch.optim.Optimizer, r: Recipe, loss, eager_loss=None, ema=None):
+    def __init__(
+        self, module: nn.Module, opt: torch.optim.Optimizer, r: Recipe, loss, eager_loss=None, ema=None, no_sync=None
+    ):
         self.module, self.opt, self.r, self.loss, self.eager_loss, self.ema = module, opt, r, loss, eager_loss, ema
+        self.no_sync = no_sync or contextlib.nullcontext
         self.params = [p for p in module.parameters() if p.requires_grad]
 
-    def backward(self, step: int, batch) -> tuple[torch.Tensor, dict]:
+    def backward(self, step: int, batch, scale: float = 1.0) -> tuple[torch.Tensor, dict]:
         try:
             value, logs = self.loss(step, batch)
-            value.backward()
+            (value * scale).backward()
         except Exception as e:
             if self.eager_loss is None or isinstance(e, ValueError):
                 raise
@@ -191,31 +200,43 @@ class TrainStep:
             self.loss, self.eager_loss = self.eager_loss, None
             self.opt.zero_grad(set_to_none=True)
             value, logs = self.loss(step, batch)
-            value.backward()
+            (value * scale).backward()
         self.eager_loss = None  # compiled and run once: no fallback needed any more
         return value, logs
 
-    def __call__(self, step: int, batch, stop_flag=None) -> tuple[dict, float, bool]:
-        "({'loss': mean over ranks, **the loss's logs}, gradient norm, whether any rank's `stop_flag(device)` `[1]` is set)."
+    def __call__(self, step: int, batch, flags=None) -> tuple[dict, float, list[bool]]:
+        "({'loss': mean over ranks, **the loss's logs}, gradient norm, for each of `flags(device)` `[k]` whether any rank set it)."
         for g in self.opt.param_groups:
             g['lr'] = lr_at(step, self.r) * g.get('lr_scale', 1.0)
-        value, logs = self.backward(step, batch)
+        n = self.r.accum
+        cut = lambda t, i: t.chunk(n)[i] if torch.is_tensor(t) else t  # (a batch may hold None: no labels)
+        micro = [tuple(cut(t, i) for t in batch) if isinstance(batch, tuple) else cut(batch, i) for i in range(n)]
+        outs = []
+        for i, mb in enumerate(micro):
+            with self.no_sync() if i < n - 1 else contextlib.nullcontext():
+                outs.append(self.backward(step, mb, 1 / n))
+        value = sum(v for v, _ in outs) / n
+        logs = {k: sum(lg[k] for _, lg in outs) / n for k in outs[0][1]}
         gnorm = torch.nn.utils.clip_grad_norm_(self.params, self.r.grad_clip, foreach=True)
+        gnorm = (
+            gnorm.full_tensor() if isinstance(gnorm, DTensor) else gnorm
+        )  # sharded parameters: the norm of all shards
         parts = [
             torch.as_tensor(v, device=value.device).detach().float().reshape(-1) for v in (value, *logs.values())
         ]  # scalars, or vectors
-        flag = stop_flag(value.device) if stop_flag is not None else torch.zeros(1, device=value.device)
-        flat = torch.cat(  # the step's one all-reduce (the values and the stop flag) and its one host sync
+        flag = flags(value.device) if flags is not None else torch.zeros(0, device=value.device)
+        flat = torch.cat(  # the step's one all-reduce (the values and the flags) and its one host sync
             [all_mean(torch.cat([*parts, flag])), gnorm.detach().float().reshape(1)]
         ).tolist()
-        gn, stop, ends = flat[-1], flat[-2] > 0, [0, *itertools.accumulate(len(t) for t in parts)]
+        gn, raised = flat[-1], [f > 0 for f in flat[len(flat) - 1 - len(flag) : -1]]
+        ends = [0, *itertools.accumulate(len(t) for t in parts)]
         vals = [flat[i] if j - i == 1 else flat[i:j] for i, j in zip(ends, ends[1:])]
         if math.isfinite(gn):
             self.opt.step()
             if self.ema is not None:
                 self.ema.update_parameters(self.module)
         self.opt.zero_grad(set_to_none=True)
-        return dict(zip(('loss', *logs), vals)), gn, stop
+        return dict(zip(('loss', *logs), vals)), gn, raised
 
 
 def with_defaults(have: dict, defaults: dict) -> dict:
@@ -247,13 +268,14 @@ def optimise(
     checkpoint_minutes: float = 15.0,
     ema: AveragedModel | None = None,
     writer=None,
+    no_sync=None,
 ) -> dict:
     """Optimise `module` with recipe `r`, one `TrainStep` on each batch of `batches(start)`; `evaluate(step, state)` ->
     {name: value} at step 0, every `r.eval_every` steps and at the end (on every rank, so that scoring can be shared;
     rank 0 writes), each followed by `checkpoint`, which is
     also written every `checkpoint_minutes` and when a signal stops the run (`state['stopped']` names it); `metrics` gets
     one JSON line per step and per evaluation. `ema` (`make_ema`), if given, follows the weights after every update and
-    lives in the checkpoint; `writer` (a TensorBoard `SummaryWriter`), if given, gets every scalar `metrics` gets. Returns the loop state; raises `RunStopped` after `max_skips` non-finite steps in a row."""
+    lives in the checkpoint; `no_sync` (DDP's, FSDP's) skips the gradient sync of all but the last micro-batch; `writer` (a TensorBoard `SummaryWriter`), if given, gets every scalar `metrics` gets. Returns the loop state; raises `RunStopped` after `max_skips` non-finite steps in a row."""
     opt, state = make_optimizer(module, r), dict(step=0, skipped=0, images=0, train_s=0.0, wall_s=0.0)
     if resume:
         tensors, meta = load_checkpoint(checkpoint)
@@ -261,13 +283,12 @@ def optimise(
             raise ValueError(
                 f"{checkpoint} was written with {diff[0]}={diff[1]!r}, not {diff[2]!r}; drop the override or start a new run"
             )
-        module.load_state_dict(strip_prefix(tensors, 'model.'))
-        load_optimizer_tensors(opt, tensors)
+        load_full_state(module, opt, strip_prefix(tensors, 'model.'), tensors)
         set_rng_tensors(tensors)
         if ema is not None:
             ema.load_state_dict(strip_prefix(tensors, 'ema.'))
         state = meta['loop']
-    train_step, t_wall = TrainStep(module, opt, r, loss, eager_loss, ema), time.time()
+    train_step, t_wall = TrainStep(module, opt, r, loss, eager_loss, ema, no_sync), time.time()
     if d.main:
         truncate_jsonl(metrics, state['step'])
         log = open(metrics, 'a')
@@ -296,7 +317,8 @@ def optimise(
     with StopSignals() as signals:
         for step, batch in zip(range(state['step'], end), bar):
             t0 = time.perf_counter()
-            vals, gn, stop = train_step(step, batch, signals.flag)
+            due = lambda dev: torch.full((1,), float(time.time() - saved_at > 60 * checkpoint_minutes), device=dev)
+            vals, gn, (stop, clock) = train_step(step, batch, lambda dev: torch.cat([signals.flag(dev), due(dev)]))
             finite = math.isfinite(gn)
             state['skipped'], streak = state['skipped'] + (not finite), 0 if finite else streak + 1
             dt = time.perf_counter() - t0
@@ -323,16 +345,19 @@ def optimise(
                     else ''
                 )
             evaluating = (step + 1) % r.eval_every == 0 or step + 1 == r.steps
-            if evaluating or stop or step + 1 == stop_at or time.time() - saved_at > 60 * checkpoint_minutes:
+            if (
+                evaluating or stop or step + 1 == stop_at or clock
+            ):  # `clock`: some rank's checkpoint is due, so every rank's
                 if evaluate is not None and evaluating:
                     scores = evaluate(step + 1, state)
                     if d.main:
                         write(dict(step=step + 1, **scores))
                 state['wall_s'] += time.time() - t_wall
                 t_wall = saved_at = time.time()
+                contents = checkpoint_contents(module, opt, state, config, ema)  # every rank: sharded weights gather
                 if d.main:
                     log.flush()
-                    save_checkpoint(checkpoint, *checkpoint_contents(module, opt, state, config, ema))
+                    save_checkpoint(checkpoint, *contents)
                 if stop:
                     state['stopped'] = signals.name or 'a signal to another process'  # not in the checkpoint
                     break

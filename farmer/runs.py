@@ -14,6 +14,7 @@ from .model import Farmer
 from farmer.runtime import (
     Dist,
     gather_rows,
+    is_sharded,
     autocast,
     load_checkpoint,
     save_checkpoint,
@@ -79,6 +80,9 @@ def heldout_bpds(
         x = dequantize_uniform(x8, cfg.value_range, generator=gens).to(device)
         with autocast(torch.device(device), precision):
             vals.append(model(x, y.to(device) if cfg.num_classes > 0 else None)['bpd'].float().cpu())
+    if is_sharded(model):  # every rank must run as many forward passes as the others (each gathers the weights)
+        for _ in range(math.ceil(math.ceil(len(ds) / d.world) / batch) - len(vals)):
+            model(x[:1], y[:1].to(device) if cfg.num_classes > 0 else None)
     model.train(was_training)
     return gather_rows(torch.cat(vals) if vals else torch.zeros(0), len(ds), d, device)
 

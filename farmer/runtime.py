@@ -9,6 +9,10 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 import torch
 import torch.distributed as dist
+from torch.distributed.fsdp import fully_shard, MixedPrecisionPolicy
+from torch.distributed.tensor import DTensor
+from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict, get_optimizer_state_dict
+from torch.distributed.checkpoint.state_dict import set_model_state_dict, set_optimizer_state_dict
 from safetensors import SafetensorError
 from safetensors.torch import save_file, load_file
 
@@ -20,7 +24,8 @@ except ImportError:  # Windows: no advisory locks, run directories go unlocked
 # %% auto #0
 __all__ = ['PRECISIONS', 'REQUEUE', 'pick_device', 'autocast', 'native_bf16', 'Dist', 'init_distributed', 'all_mean',
            'gather_rows', 'RunStopped', 'save_checkpoint', 'load_checkpoint', 'optimizer_tensors',
-           'load_optimizer_tensors', 'rng_tensors', 'set_rng_tensors', 'model_device', 'step_generator',
+           'load_optimizer_tensors', 'rng_tensors', 'set_rng_tensors', 'is_sharded', 'shard_model', 'fsdp_no_sync',
+           'full_weights', 'full_optimizer_tensors', 'load_full_state', 'model_device', 'step_generator',
            'row_generators', 'strip_prefix', 'read_jsonl', 'truncate_jsonl', 'config_diff', 'run_file', 'run_lock',
            'ArgParser', 'add_dataclass_flags', 'dataclass_overrides', 'exit_on_error']
 
@@ -204,6 +209,73 @@ def set_rng_tensors(tensors: dict[str, torch.Tensor]) -> None:
     cuda = [tensors[k] for k in sorted(tensors) if k.startswith('rng.cuda')]
     if cuda and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(cuda)
+
+# %% ../nbs/08_runtime.ipynb #82c851ef
+def is_sharded(module: torch.nn.Module) -> bool:
+    "Whether `module`'s parameters are FSDP2 shards (DTensors)."
+    return any(isinstance(p, DTensor) for p in module.parameters())
+
+
+def shard_model(module: torch.nn.Module, units: list[torch.nn.Module], bf16: bool = False) -> torch.nn.Module:
+    """FSDP2 (`fully_shard`) on each of `units` (FARMER: every AF block and every AR layer) and then on `module`, in place:
+    each rank keeps a 1/world slice of every weight, gradient and optimizer moment, and a unit's weights are gathered
+    just before it runs. `bf16`: computed in bf16, gradients reduced in fp32 (`MixedPrecisionPolicy`)."""
+    mp = (
+        MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32) if bf16 else MixedPrecisionPolicy()
+    )
+    for u in units:
+        fully_shard(u, mp_policy=mp)
+    return fully_shard(module, mp_policy=mp)
+
+
+@contextlib.contextmanager
+def fsdp_no_sync(module: torch.nn.Module):
+    "FSDP2's `no_sync`: the backward passes inside keep their gradients on each rank, unreduced, for the next one to reduce."
+    module.set_requires_gradient_sync(False)
+    try:
+        yield
+    finally:
+        module.set_requires_gradient_sync(True)
+
+
+_FULL = StateDictOptions(full_state_dict=True)
+
+
+def full_weights(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    "`module.state_dict()` as plain, whole tensors, also when it is sharded (then every rank must call it: it gathers)."
+    return get_model_state_dict(module, options=_FULL) if is_sharded(module) else module.state_dict()
+
+
+def _param_names(module: torch.nn.Module, opt: torch.optim.Optimizer) -> list[str]:
+    "The names of the optimizer's parameters in its own order (the `i` of `optimizer_tensors`)."
+    name = {id(p): n for n, p in module.named_parameters()}
+    return [name[id(p)] for g in opt.param_groups for p in g['params']]
+
+
+def full_optimizer_tensors(module: torch.nn.Module, opt: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
+    "`optimizer_tensors(opt)`, with whole moments when `module` is sharded (every rank calls it): a checkpoint reads the same either way."
+    if not is_sharded(module):
+        return optimizer_tensors(opt)
+    state = get_optimizer_state_dict(module, opt, options=_FULL)['state']
+    return {f'opt.{i}.{k}': v for i, n in enumerate(_param_names(module, opt)) for k, v in state.get(n, {}).items()}
+
+
+def load_full_state(module: torch.nn.Module, opt: torch.optim.Optimizer, weights: dict, tensors: dict) -> None:
+    "Load whole `weights` into `module` and the `opt.*` entries of `tensors` into `opt`, sharding them where `module` is sharded."
+    if not is_sharded(module):
+        module.load_state_dict(weights)
+        return load_optimizer_tensors(opt, tensors)
+    set_model_state_dict(module, dict(weights), options=_FULL)  # (it replaces the entries of the dict it gets)
+    names, state = _param_names(module, opt), {}
+    for key, v in tensors.items():
+        if key.startswith('opt.'):
+            _, i, k = key.split('.', 2)
+            state.setdefault(names[int(i)], {})[k] = v
+    groups, at = [], 0
+    for g in opt.param_groups:
+        groups.append({k: v for k, v in g.items() if k != 'params'} | dict(params=names[at : at + len(g['params'])]))
+        at += len(g['params'])
+    set_optimizer_state_dict(module, opt, dict(state=state, param_groups=groups), options=_FULL)
 
 # %% ../nbs/08_runtime.ipynb #be675348
 def model_device(m: torch.nn.Module) -> torch.device:

@@ -13,7 +13,7 @@ from .config import FarmerConfig
 from .data import ImageSet, dequantize_gaussian, dequantize_uniform, sigma_schedule
 from .model import Farmer
 from .runtime import pick_device, autocast, init_distributed, save_checkpoint, row_generators, read_jsonl
-from .runtime import run_lock, RunStopped, REQUEUE, Dist
+from .runtime import run_lock, RunStopped, REQUEUE, Dist, shard_model, fsdp_no_sync, full_weights
 from .plots import plot_metrics
 from .loop import optimise, step_loader, rank_rows, make_ema
 from .runs import run_splits, check_run_dir, heldout_bpd, heldout_bpds, mean_se, load_run_model
@@ -57,30 +57,44 @@ def train(
     keep_evals: bool = False,
     dist_timeout: float = 30.0,
     tensorboard: bool = False,
+    shard: str = 'ddp',
 ) -> tuple[dict, Farmer]:
     """Train `cfg` into run directory `out` (or continue it); return (summary, the trained model) (the summary on rank 0
     only; `{'step': s}` when `stop_at` ended it early). A signal stops it with a checkpoint and `RunStopped`. `keep_evals`
     also keeps the weights of every evaluation, as `evals/step<NNNNNN>.safetensors` (for a measure over training, e.g. FID).
     With `cfg.recipe.ema` the average of the weights is scored beside them (`val_bpd_ema`) and its best kept as
     `best-ema.safetensors`. `tensorboard` also logs to `out/tensorboard` (the scalars, and a grid of samples at each
-    evaluation; needs the `tensorboard` extra)."""
+    evaluation; needs the `tensorboard` extra). `shard='fsdp'` shards weights, gradients and optimizer state over the ranks
+    (FSDP2: every AF block and AR layer a unit) instead of replicating them (DDP)."""
     out, dev, r = Path(out), pick_device(device), cfg.recipe
     d = init_distributed(dev, dist_timeout)
     if d.main:  # (only rank 0 looks: the others would see its lock file)
         check_run_dir(out, resume)
     sets = run_splits(cfg, data_root, download)
-    if r.batch_size % d.world:
-        raise ValueError(f"batch_size {r.batch_size} is not divisible by the {d.world} processes")
+    if r.batch_size % (d.world * r.accum):
+        raise ValueError(
+            f"batch_size {r.batch_size} is not divisible by the {d.world} processes x {r.accum} micro-batches (--accum)"
+        )
+    if shard not in ('ddp', 'fsdp'):
+        raise ValueError(f"shard must be 'ddp' or 'fsdp', got {shard!r}")
+    if shard == 'fsdp' and r.ema:
+        raise ValueError("an average of the weights (--ema) is kept with --shard ddp only; drop one of the two")
     if d.main:  # the input is good: only now does the run directory appear
         out.mkdir(parents=True, exist_ok=True)
     with run_lock(out) if d.main else contextlib.nullcontext():  # one writer per run directory
         torch.manual_seed(r.seed)
         model = Farmer(cfg).to(dev)
-        net, rows, ema = DDP(model) if d.world > 1 else model, rank_rows(r, d), make_ema(model, r)
+        rows, ema = rank_rows(r, d), make_ema(model, r)
+        if shard == 'fsdp':  # in place: `model` is the sharded module, and every rank runs its forward passes
+            bf16 = isinstance(autocast(dev, precision), torch.autocast)
+            net = shard_model(model, [*model.af.blocks, *model.ar.net.layers], bf16)
+        else:
+            net = DDP(model) if d.world > 1 else model
+        no_sync = (lambda: fsdp_no_sync(model)) if shard == 'fsdp' else getattr(net, 'no_sync', None)
 
         def loss(fwd):
-            def step_loss(step: int, batch: tuple[torch.Tensor, torch.Tensor]):
-                x, y, sigma = make_batch(step, *batch, rows, cfg)
+            def step_loss(step: int, batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor]):
+                x, y, sigma = make_batch(step, *batch, cfg)  # images, labels, their rows of the global batch
                 with autocast(dev, precision):
                     o = fwd(x.to(dev, non_blocking=True), y.to(dev, non_blocking=True))
                 return o['loss'], dict(
@@ -94,21 +108,27 @@ def train(
             bpd, se = heldout_bpd(m, sets['val'], dev, batch=r.eval_batch, workers=workers, d=d)  # every rank a share
             if bpd < state.get(f'best_val_bpd{tag}', math.inf):
                 state.update({f'best_val_bpd{tag}': bpd, f'best_step{tag}': step})
-                meta = dict(config=cfg.to_dict(), step=step, val_bpd=bpd)
+                meta, weights = (
+                    dict(config=cfg.to_dict(), step=step, val_bpd=bpd),
+                    full_weights(m),
+                )  # (all ranks gather)
                 if d.main:
-                    save_checkpoint(out / f'best{tag.replace("_", "-")}.safetensors', m.state_dict(), meta)
+                    save_checkpoint(out / f'best{tag.replace("_", "-")}.safetensors', weights, meta)
             return {f'val_bpd{tag}': bpd, f'val_bpd_se{tag}': se}
 
         def evaluate(step: int, state: dict) -> dict:
             vals = score(model, step, state) | (score(ema.module, step, state, '_ema') if ema is not None else {})
-            if writer is not None:
-                writer.add_images('samples', sample_grid(model, dev), step)
+            if tensorboard and (d.main or shard == 'fsdp'):  # a sharded model samples on every rank, in step
+                grid = sample_grid(model, dev)
+                if writer is not None:
+                    writer.add_images('samples', grid, step)
             if step == 0:
                 state['init_val_bpd'] = vals['val_bpd']
-            if keep_evals and d.main:
-                (out / 'evals').mkdir(exist_ok=True)
-                meta = dict(config=cfg.to_dict(), step=step, val_bpd=vals['val_bpd'])
-                save_checkpoint(out / 'evals' / f'step{step:06d}.safetensors', model.state_dict(), meta)
+            if keep_evals:
+                meta, weights = dict(config=cfg.to_dict(), step=step, val_bpd=vals['val_bpd']), full_weights(model)
+                if d.main:
+                    (out / 'evals').mkdir(exist_ok=True)
+                    save_checkpoint(out / 'evals' / f'step{step:06d}.safetensors', weights, meta)
             return vals
 
         if d.main and not resume:
@@ -124,7 +144,7 @@ def train(
             config=cfg.to_dict(),
             defaults=FarmerConfig().to_dict(),  # a checkpoint older than a field resumes with its default
             loss=loss(torch.compile(net) if compile else net),
-            batches=lambda start: step_loader(sets['train'], r, start, d, workers),
+            batches=lambda start: ((x, y, rows) for x, y in step_loader(sets['train'], r, start, d, workers)),
             evaluate=evaluate,
             resume=resume,
             d=d,
@@ -136,6 +156,7 @@ def train(
             checkpoint_minutes=checkpoint_minutes,
             ema=ema,
             writer=writer,
+            no_sync=no_sync,
         )
         if writer is not None:
             writer.close()

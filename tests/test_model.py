@@ -216,6 +216,7 @@ def test_config_json_written_before_the_recipe_had_a_class_loads():
     assert json.loads(json.dumps(cfg.to_dict())) == old | {
         'head_lr': 1.0,
         'head_init': 0.0,
+        'accum': 1,
         'eval_batch': 500,
         'ema': 0.0,
         'checkpointing': False,

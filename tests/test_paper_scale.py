@@ -10,7 +10,8 @@ from farmer.model import Farmer
 from farmer.transformer import Transformer
 from farmer.runs import heldout_bpds, run_splits, load_run_model
 from farmer.train import train
-from test_train import torchrun_two
+from conftest import metrics_of
+from test_train import torchrun_two, train_ddp
 
 
 def _shared_case(dtype, B=2, N=9, K=4, d=5):
@@ -99,3 +100,37 @@ def test_tensorboard_holds_the_scalars_and_the_samples(tmp_path):
     assert [e.step for e in ev.Scalars('loss')] == list(range(1, 7))
     assert [e.step for e in ev.Scalars('val_bpd')] == [0, 3, 6]
     assert [e.step for e in ev.Images('samples')] == [0, 3, 6]
+
+
+def _losses(run) -> list[float]:
+    return [m['loss'] for m in metrics_of(run) if 'loss' in m]
+
+
+@pytest.mark.slow
+def test_fsdp_on_two_gloo_processes_matches_ddp_and_resumes_exactly(tmp_path):
+    cfg = preset('digits-small', steps=6, eval_every=3, batch_size=32, warmup=2)
+    ddp, _ = train_ddp(tmp_path / 'ddp', cfg)
+    f0, f1 = train_ddp(tmp_path / 'fsdp', cfg, shard='fsdp')
+    assert all(torch.equal(f0[k], f1[k]) for k in f0)  # both ranks gather the same whole weights
+    assert all(torch.allclose(f0[k], ddp[k], atol=1e-5, rtol=0) for k in ddp), 'FSDP and DDP part ways'
+    assert all(abs(a - b) < 1e-5 * abs(b) + 1e-6 for a, b in zip(_losses(tmp_path / 'fsdp'), _losses(tmp_path / 'ddp')))
+    train_ddp(tmp_path / 'cut', cfg, shard='fsdp', stop_at=4)  # killed between two checkpoints, resumed under FSDP
+    c0, _ = train_ddp(tmp_path / 'cut', cfg, shard='fsdp', resume=True)
+    assert all(torch.equal(c0[k], f0[k]) for k in f0)
+    assert _losses(tmp_path / 'cut') == _losses(tmp_path / 'fsdp')
+
+
+@pytest.mark.slow
+def test_gradient_accumulation_gives_the_step_of_the_whole_batch(tmp_path):
+    cfg = preset('digits-small', steps=6, eval_every=3, batch_size=32, warmup=2)
+    _, one = train(cfg, tmp_path / 'one', device='cpu', progress=False)
+    _, acc = train(cfg.replace(accum=4), tmp_path / 'acc', device='cpu', progress=False)
+    d0, d1 = train_ddp(tmp_path / 'ddp', cfg.replace(accum=2))  # two ranks of two micro-batches of 8
+    for w in (acc.state_dict(), d0):
+        assert all(torch.allclose(w[k], v, atol=1e-5, rtol=0) for k, v in one.state_dict().items())
+    for run in ('acc', 'ddp'):
+        assert all(
+            abs(a - b) < 1e-5 * abs(b) + 1e-6 for a, b in zip(_losses(tmp_path / run), _losses(tmp_path / 'one'))
+        )
+    with pytest.raises(ValueError, match='not divisible by the 1 processes x 5 micro-batches'):
+        train(cfg.replace(accum=5), tmp_path / 'bad', device='cpu', progress=False)
