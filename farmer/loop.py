@@ -172,12 +172,11 @@ def checkpoint_contents(module: nn.Module, opt, state: dict, config: dict, ema=N
 
 
 class TrainStep:
-    """One optimizer step of `module` under recipe `r`: the step's learning rate, `loss(step, batch)` -> (scalar, {name:
+    """One optimizer step of `module` under recipe `r`: the step's learning rate; `loss(step, batch)` -> (scalar, {name:
     scalar or vector}) and backward on each of `r.accum` micro-batches (every tensor of the batch cut along its first
-    dimension; gradients synchronised across ranks on the last only, with `no_sync()` around the others) (a compiled
-    `loss` that fails falls back to `eager_loss`, once and for good),
-    clipping, the update unless the gradient norm is not finite (then the average `ema` of the weights, if any), and one
-    all-reduce and host sync for all it reports."""
+    dimension; `no_sync()` around all but the last, so that gradients are synchronised across ranks once); clipping; the
+    update unless the gradient norm is not finite, then the average `ema` of the weights, if any; and one all-reduce and
+    host sync for all it reports. A compiled `loss` that fails falls back to `eager_loss`, once and for good."""
 
     def __init__(
         self, module: nn.Module, opt: torch.optim.Optimizer, r: Recipe, loss, eager_loss=None, ema=None, no_sync=None
@@ -218,9 +217,8 @@ class TrainStep:
         value = sum(v for v, _ in outs) / n
         logs = {k: sum(lg[k] for _, lg in outs) / n for k in outs[0][1]}
         gnorm = torch.nn.utils.clip_grad_norm_(self.params, self.r.grad_clip, foreach=True)
-        gnorm = (
-            gnorm.full_tensor() if isinstance(gnorm, DTensor) else gnorm
-        )  # sharded parameters: the norm of all shards
+        if isinstance(gnorm, DTensor):  # sharded parameters: the norm over all shards
+            gnorm = gnorm.full_tensor()
         parts = [
             torch.as_tensor(v, device=value.device).detach().float().reshape(-1) for v in (value, *logs.values())
         ]  # scalars, or vectors

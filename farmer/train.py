@@ -16,7 +16,15 @@ from .runtime import pick_device, autocast, init_distributed, save_checkpoint, r
 from .runtime import run_lock, RunStopped, REQUEUE, Dist, shard_model, fsdp_no_sync, full_weights
 from .plots import plot_metrics
 from .loop import optimise, step_loader, rank_rows, make_ema
-from .runs import run_splits, check_run_dir, heldout_bpd, heldout_bpds, mean_se, load_run_model
+from farmer.runs import (
+    run_splits,
+    check_run_dir,
+    heldout_bpd,
+    heldout_bpds,
+    mean_se,
+    load_run_model,
+    model_from_weights,
+)
 
 # %% auto #0
 __all__ = ['make_batch', 'train', 'tensorboard_writer', 'sample_grid']
@@ -108,20 +116,18 @@ def train(
             bpd, se = heldout_bpd(m, sets['val'], dev, batch=r.eval_batch, workers=workers, d=d)  # every rank a share
             if bpd < state.get(f'best_val_bpd{tag}', math.inf):
                 state.update({f'best_val_bpd{tag}': bpd, f'best_step{tag}': step})
-                meta, weights = (
-                    dict(config=cfg.to_dict(), step=step, val_bpd=bpd),
-                    full_weights(m),
-                )  # (all ranks gather)
+                meta = dict(config=cfg.to_dict(), step=step, val_bpd=bpd)
+                weights = full_weights(m)  # (a sharded model: every rank gathers)
                 if d.main:
                     save_checkpoint(out / f'best{tag.replace("_", "-")}.safetensors', weights, meta)
             return {f'val_bpd{tag}': bpd, f'val_bpd_se{tag}': se}
 
         def evaluate(step: int, state: dict) -> dict:
             vals = score(model, step, state) | (score(ema.module, step, state, '_ema') if ema is not None else {})
-            if tensorboard and (d.main or shard == 'fsdp'):  # a sharded model samples on every rank, in step
-                grid = sample_grid(model, dev)
+            if tensorboard:  # a sharded model: every rank gathers the weights, rank 0 samples from a whole copy
+                whole = model_from_weights(full_weights(model), cfg.to_dict(), dev) if shard == 'fsdp' else model
                 if writer is not None:
-                    writer.add_images('samples', grid, step)
+                    writer.add_images('samples', sample_grid(whole, dev), step)
             if step == 0:
                 state['init_val_bpd'] = vals['val_bpd']
             if keep_evals:
