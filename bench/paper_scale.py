@@ -3,7 +3,8 @@ products (`GMM.log_prob_rows`) against the `[B, N, K, d]` form it replaced, and 
 
 Memory is the peak resident set (VmHWM) of a fresh process doing one thing at the `imagenet256-1.1b` preset's geometry
 (N = 256 tokens, d = 768, d_R = 640, K_R = 200, its blocks and layers) with every Transformer shrunk to width 64, so that
-the geometry counts, not the weights: scoring 16 images (no gradients) and one training step of 4 images. Time is the
+the geometry counts, not the weights: scoring 16 images (no gradients) and one training step of 4 images, each with
+either form, and the step with activation checkpointing. Time is the
 `fashion-mnist` preset's training step (d_R = 41, K_R = 16) with each form, in interleaved rounds in one process, and the
 informative heads' log-density (one mixture per token) in both forms, for whether the matrix form pays there too.
 
@@ -93,7 +94,7 @@ def informative_times(rounds: int = 7, reps: int = 20) -> dict:
 
 
 def main():
-    mem = {c: peak(c) for c in ('wide-score', 'rows-score', 'rows-train', 'rows-train_ckpt')}
+    mem = {c: peak(c) for c in ('wide-score', 'rows-score', 'wide-train', 'rows-train', 'rows-train_ckpt')}
     steps, inf = step_times(), informative_times()
     rec = dict(
         geometry='imagenet256-1.1b, Transformers at width 64',

@@ -136,5 +136,8 @@ def test_gradient_accumulation_gives_the_step_of_the_whole_batch(tmp_path):
         assert all(
             abs(a - b) < 1e-5 * abs(b) + 1e-6 for a, b in zip(_losses(tmp_path / run), _losses(tmp_path / 'one'))
         )
+    train(cfg.replace(accum=4), tmp_path / 'cut', stop_at=4, device='cpu', progress=False)  # killed, then resumed
+    _, cut = train(cfg.replace(accum=4), tmp_path / 'cut', resume=True, device='cpu', progress=False)
+    assert all(torch.equal(v, acc.state_dict()[k]) for k, v in cut.state_dict().items())
     with pytest.raises(ValueError, match='not divisible by the 1 processes x 5 micro-batches'):
         train(cfg.replace(accum=5), tmp_path / 'bad', device='cpu', progress=False)
