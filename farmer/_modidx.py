@@ -340,6 +340,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                 'farmer.runtime.load_optimizer_tensors': ('runtime.html#load_optimizer_tensors', 'farmer/runtime.py'),
                                 'farmer.runtime.model_device': ('runtime.html#model_device', 'farmer/runtime.py'),
                                 'farmer.runtime.native_bf16': ('runtime.html#native_bf16', 'farmer/runtime.py'),
+                                'farmer.runtime.optimizer_state': ('runtime.html#optimizer_state', 'farmer/runtime.py'),
                                 'farmer.runtime.optimizer_tensors': ('runtime.html#optimizer_tensors', 'farmer/runtime.py'),
                                 'farmer.runtime.pick_device': ('runtime.html#pick_device', 'farmer/runtime.py'),
                                 'farmer.runtime.read_jsonl': ('runtime.html#read_jsonl', 'farmer/runtime.py'),

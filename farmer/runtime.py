@@ -23,7 +23,7 @@ except ImportError:  # Windows: no advisory locks, run directories go unlocked
 
 # %% auto #0
 __all__ = ['PRECISIONS', 'REQUEUE', 'pick_device', 'autocast', 'native_bf16', 'Dist', 'init_distributed', 'all_mean',
-           'gather_rows', 'RunStopped', 'save_checkpoint', 'load_checkpoint', 'optimizer_tensors',
+           'gather_rows', 'RunStopped', 'save_checkpoint', 'load_checkpoint', 'optimizer_tensors', 'optimizer_state',
            'load_optimizer_tensors', 'rng_tensors', 'set_rng_tensors', 'is_sharded', 'shard_model', 'fsdp_no_sync',
            'full_weights', 'full_optimizer_tensors', 'load_full_state', 'model_device', 'step_generator',
            'row_generators', 'strip_prefix', 'read_jsonl', 'truncate_jsonl', 'config_diff', 'run_file', 'run_lock',
@@ -185,14 +185,19 @@ def optimizer_tensors(opt: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
     return {f'opt.{i}.{k}': v for i, s in opt.state_dict()['state'].items() for k, v in s.items()}
 
 
-def load_optimizer_tensors(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor]) -> None:
-    "Inverse of `optimizer_tensors` (param_groups come from the optimizer as built)."
+def optimizer_state(tensors: dict[str, torch.Tensor]) -> dict[int, dict[str, torch.Tensor]]:
+    "The `opt.<i>.<name>` entries of `tensors` as per-parameter state `{i: {name: tensor}}`."
     state: dict[int, dict] = {}
     for key, v in tensors.items():
         if key.startswith('opt.'):
             _, i, k = key.split('.', 2)
             state.setdefault(int(i), {})[k] = v
-    opt.load_state_dict({'state': state, 'param_groups': opt.state_dict()['param_groups']})
+    return state
+
+
+def load_optimizer_tensors(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor]) -> None:
+    "Inverse of `optimizer_tensors` (param_groups come from the optimizer as built)."
+    opt.load_state_dict({'state': optimizer_state(tensors), 'param_groups': opt.state_dict()['param_groups']})
 
 
 def rng_tensors() -> dict[str, torch.Tensor]:
@@ -266,11 +271,8 @@ def load_full_state(module: torch.nn.Module, opt: torch.optim.Optimizer, weights
         module.load_state_dict(weights)
         return load_optimizer_tensors(opt, tensors)
     set_model_state_dict(module, dict(weights), options=_FULL)  # (it replaces the entries of the dict it gets)
-    names, state = _param_names(module, opt), {}
-    for key, v in tensors.items():
-        if key.startswith('opt.'):
-            _, i, k = key.split('.', 2)
-            state.setdefault(names[int(i)], {})[k] = v
+    names = _param_names(module, opt)
+    state = {names[i]: v for i, v in optimizer_state(tensors).items()}
     groups, at = [], 0
     for g in opt.param_groups:
         groups.append({k: v for k, v in g.items() if k != 'params'} | dict(params=names[at : at + len(g['params'])]))
