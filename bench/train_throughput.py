@@ -22,10 +22,12 @@ DRIVER = """
 import json, sys
 import farmer.train as T
 if {no_eval}: T.heldout_bpd, T._finish = (lambda *a, **k: (0.0, 0.0)), (lambda *a, **k: {{}})
-try:  # farmer-train's home: the command-line chapter now, the training chapter in older code
-    from farmer.cli import train_main
-except ImportError:
-    train_main = T.main
+train_main = getattr(T, 'train_main', None)  # farmer-train's home: the training chapter now,
+if train_main is None:
+    try:  # the command-line chapter in older code,
+        from farmer.cli import train_main
+    except ImportError:  # the training chapter's `main` before that
+        train_main = T.main
 train_main(json.loads(sys.argv[1]))
 print('VmHWM', [l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0])
 """

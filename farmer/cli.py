@@ -14,123 +14,14 @@ from .runtime import ArgParser, add_dataclass_flags, dataclass_overrides, exit_o
 from .runtime import PRECISIONS
 from .plots import show_images
 from .runs import load_run_model, load_pretrained, PRETRAINED
-from .train import train
+from .train import train, train_parser, config_from_args, train_main  # farmer-train: the training chapter's
 from .sampling import MODES, GUIDANCE_PRESETS, Guidance, guidance_preset, generate
 from .classifier import SHIPPED, train_classifier, save_classifier, classifier_path
 from .eval import evaluate_run, append_csv
 from .distill import DistillConfig, distill, jacobi_decoder, student_decoder, load_student
 
 # %% auto #0
-__all__ = ['train_parser', 'config_from_args', 'train_main', 'sample_parser', 'sample_main', 'eval_main', 'distill_main',
-           'classifier_main']
-
-# %% ../nbs/19_cli.ipynb #7a1c0013
-def train_parser() -> ArgParser:
-    "The `farmer-train` argument parser: run options plus one flag per field of `FarmerConfig` and of its `Recipe`."
-    p = ArgParser(prog='farmer-train', description='Train FARMER on one CPU, one GPU or many (torchrun).')
-    p.add_argument('--preset', default='digits', help=f"one of: {', '.join(PRESETS)} (default digits)")
-    p.add_argument('--out', help='run directory (default runs/<preset>); must be new or empty')
-    p.add_argument('--resume', metavar='DIR', help='continue the run in DIR exactly where its checkpoint left it')
-    p.add_argument('--device', default='auto', help="'auto', 'cpu', 'cuda', 'cuda:1', ...")
-    p.add_argument(
-        '--precision',
-        default='auto',
-        choices=PRECISIONS,
-        help="training's autocast: 'auto' is bf16 on CUDA, fp32 on a CPU (held-out BPD is scored in fp32)",
-    )
-    p.add_argument(
-        '--compile', action='store_true', help='torch.compile the training step (falls back to eager if it fails)'
-    )
-    p.add_argument(
-        '--workers', type=int, default=4, help='data-loading processes for streamed datasets (ImageNet, folder)'
-    )
-    p.add_argument(
-        '--data-root',
-        help='where fashion-mnist/mnist/cifar10/imagenet/folder data live (default $FARMER_DATA, else ~/.cache/farmer)',
-    )
-    p.add_argument('--download', action='store_true', help='allow torchvision to download fashion-mnist/mnist/cifar10')
-    p.add_argument('--no-progress', action='store_true', help='no progress bar')
-    p.add_argument(
-        '--checkpoint-minutes', type=float, default=15.0, help='write a checkpoint at least this often (default 15)'
-    )
-    p.add_argument(
-        '--max-skips', type=int, default=50, help='stop after this many non-finite steps in a row (default 50)'
-    )
-    p.add_argument(
-        '--keep-evals',
-        action='store_true',
-        help='keep the weights of every evaluation in <out>/evals/ (for FID over training)',
-    )
-    p.add_argument(
-        '--tensorboard', action='store_true', help='also log to <out>/tensorboard (scalars, samples at each evaluation)'
-    )
-    p.add_argument(
-        '--shard',
-        default='ddp',
-        choices=('ddp', 'fsdp'),
-        help="torchrun jobs: replicate the model on every rank (ddp) or shard weights, gradients and optimizer state (fsdp)",
-    )
-    p.add_argument(
-        '--dist-timeout',
-        type=float,
-        default=30.0,
-        metavar='MINUTES',
-        help='torchrun jobs: a collective that waits this long fails (default 30)',
-    )
-    add_dataclass_flags(p.add_argument_group('model (any FarmerConfig field)'), FarmerConfig, 'cfg')
-    add_dataclass_flags(p.add_argument_group('recipe (any Recipe field)'), Recipe, 'cfg')
-    return p
-
-
-def config_from_args(args) -> tuple[FarmerConfig, Path, bool]:
-    "(config, run directory, resume?) from parsed flags; a resumed run takes its config from the run."
-    over = dataclass_overrides(args, 'cfg')
-    if args.resume:
-        path = Path(args.resume) / 'config.json'
-        if not path.is_file():
-            raise ValueError(f"cannot resume: {path} does not exist")
-        return FarmerConfig.from_dict({**json.loads(path.read_text()), **over}), Path(args.resume), True
-    return preset(args.preset, **over), Path(args.out or f'runs/{args.preset}'), False
-
-
-def train_main(argv: list[str] | None = None):
-    "Console script `farmer-train` (also `python -m farmer.train`, which `torchrun` runs)."
-    args = train_parser().parse_args(argv)
-
-    def run():
-        if args.workers < 0:
-            raise ValueError(f"--workers must be >= 0, got {args.workers}")
-        if args.dist_timeout <= 0:
-            raise ValueError(f"--dist-timeout must be > 0 minutes, got {args.dist_timeout}")
-        cfg, out, resume = config_from_args(args)
-        s, _ = train(
-            cfg,
-            out,
-            resume,
-            args.device,
-            args.data_root,
-            args.download,
-            not args.no_progress,
-            args.compile,
-            args.precision,
-            args.workers,
-            max_skips=args.max_skips,
-            checkpoint_minutes=args.checkpoint_minutes,
-            keep_evals=args.keep_evals,
-            dist_timeout=args.dist_timeout,
-            tensorboard=args.tensorboard,
-            shard=args.shard,
-        )
-        if s:
-            print(
-                f"validation BPD: init {s['init_val_bpd']:.4f}, final {s['final_val_bpd']:.4f}, best {s['best_val_bpd']:.4f} (step {s['best_step']}); "
-                f"test BPD of the best weights {s['test_bpd']:.4f} ± {s['test_bpd_se']:.4f}\n{s['images_per_s']:.3g} images/s; "
-                f"{s['skipped_steps']} skipped steps; {s['wall_s']:.0f} s; run in {out} (samples: farmer-sample --run {out})"
-            )
-
-    exit_on_error('farmer-train', run)
-    if torch.distributed.is_initialized():
-        torch.distributed.destroy_process_group()
+__all__ = ['sample_parser', 'sample_main', 'eval_main', 'distill_main', 'classifier_main']
 
 # %% ../nbs/19_cli.ipynb #5e04e0af
 def sample_parser() -> ArgParser:

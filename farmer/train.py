@@ -9,10 +9,11 @@ from pathlib import Path
 import torch
 from torch.nn.parallel import DistributedDataParallel as DDP
 from fastcore.imports import in_ipython
-from .config import FarmerConfig
+from .config import FarmerConfig, Recipe, PRESETS, preset
 from .data import ImageSet, dequantize_gaussian, dequantize_uniform, sigma_schedule
 from .model import Farmer
 from .runtime import pick_device, autocast, init_distributed, save_checkpoint, row_generators, read_jsonl
+from .runtime import ArgParser, add_dataclass_flags, dataclass_overrides, exit_on_error, PRECISIONS
 from .runtime import run_lock, RunStopped, REQUEUE, Dist, shard_model, fsdp_no_sync, full_weights
 from .plots import plot_metrics
 from .loop import optimise, step_loader, rank_rows, make_ema
@@ -27,7 +28,7 @@ from farmer.runs import (
 )
 
 # %% auto #0
-__all__ = ['make_batch', 'train', 'tensorboard_writer', 'sample_grid']
+__all__ = ['make_batch', 'train', 'tensorboard_writer', 'sample_grid', 'train_parser', 'config_from_args', 'train_main']
 
 # %% ../nbs/12_train.ipynb #33ffbb13
 def make_batch(
@@ -246,8 +247,114 @@ def _finish(out: Path, cfg: FarmerConfig, state: dict, test: ImageSet, dev, work
     (out / 'summary.json').write_text(json.dumps(summary, indent=1))
     return summary
 
-# %% ../nbs/12_train.ipynb #7a1c0011
-if __name__ == '__main__' and not in_ipython():  # not when a notebook runs this cell
-    from farmer.cli import train_main  # only as a script: importing this module never imports a later chapter
+# %% ../nbs/12_train.ipynb #22d02905
+def train_parser() -> ArgParser:
+    "The `farmer-train` argument parser: run options plus one flag per field of `FarmerConfig` and of its `Recipe`."
+    p = ArgParser(prog='farmer-train', description='Train FARMER on one CPU, one GPU or many (torchrun).')
+    p.add_argument('--preset', default='digits', help=f"one of: {', '.join(PRESETS)} (default digits)")
+    p.add_argument('--out', help='run directory (default runs/<preset>); must be new or empty')
+    p.add_argument('--resume', metavar='DIR', help='continue the run in DIR exactly where its checkpoint left it')
+    p.add_argument('--device', default='auto', help="'auto', 'cpu', 'cuda', 'cuda:1', ...")
+    p.add_argument(
+        '--precision',
+        default='auto',
+        choices=PRECISIONS,
+        help="training's autocast: 'auto' is bf16 on CUDA, fp32 on a CPU (held-out BPD is scored in fp32)",
+    )
+    p.add_argument(
+        '--compile', action='store_true', help='torch.compile the training step (falls back to eager if it fails)'
+    )
+    p.add_argument(
+        '--workers', type=int, default=4, help='data-loading processes for streamed datasets (ImageNet, folder)'
+    )
+    p.add_argument(
+        '--data-root',
+        help='where fashion-mnist/mnist/cifar10/imagenet/folder data live (default $FARMER_DATA, else ~/.cache/farmer)',
+    )
+    p.add_argument('--download', action='store_true', help='allow torchvision to download fashion-mnist/mnist/cifar10')
+    p.add_argument('--no-progress', action='store_true', help='no progress bar')
+    p.add_argument(
+        '--checkpoint-minutes', type=float, default=15.0, help='write a checkpoint at least this often (default 15)'
+    )
+    p.add_argument(
+        '--max-skips', type=int, default=50, help='stop after this many non-finite steps in a row (default 50)'
+    )
+    p.add_argument(
+        '--keep-evals',
+        action='store_true',
+        help='keep the weights of every evaluation in <out>/evals/ (for FID over training)',
+    )
+    p.add_argument(
+        '--tensorboard', action='store_true', help='also log to <out>/tensorboard (scalars, samples at each evaluation)'
+    )
+    p.add_argument(
+        '--shard',
+        default='ddp',
+        choices=('ddp', 'fsdp'),
+        help="torchrun jobs: replicate the model on every rank (ddp) or shard weights, gradients and optimizer state (fsdp)",
+    )
+    p.add_argument(
+        '--dist-timeout',
+        type=float,
+        default=30.0,
+        metavar='MINUTES',
+        help='torchrun jobs: a collective that waits this long fails (default 30)',
+    )
+    add_dataclass_flags(p.add_argument_group('model (any FarmerConfig field)'), FarmerConfig, 'cfg')
+    add_dataclass_flags(p.add_argument_group('recipe (any Recipe field)'), Recipe, 'cfg')
+    return p
 
+
+def config_from_args(args) -> tuple[FarmerConfig, Path, bool]:
+    "(config, run directory, resume?) from parsed flags; a resumed run takes its config from the run."
+    over = dataclass_overrides(args, 'cfg')
+    if args.resume:
+        path = Path(args.resume) / 'config.json'
+        if not path.is_file():
+            raise ValueError(f"cannot resume: {path} does not exist")
+        return FarmerConfig.from_dict({**json.loads(path.read_text()), **over}), Path(args.resume), True
+    return preset(args.preset, **over), Path(args.out or f'runs/{args.preset}'), False
+
+
+def train_main(argv: list[str] | None = None):
+    "Console script `farmer-train` (also `python -m farmer.train`, which `torchrun -m farmer.train` runs)."
+    args = train_parser().parse_args(argv)
+
+    def run():
+        if args.workers < 0:
+            raise ValueError(f"--workers must be >= 0, got {args.workers}")
+        if args.dist_timeout <= 0:
+            raise ValueError(f"--dist-timeout must be > 0 minutes, got {args.dist_timeout}")
+        cfg, out, resume = config_from_args(args)
+        s, _ = train(
+            cfg,
+            out,
+            resume,
+            args.device,
+            args.data_root,
+            args.download,
+            not args.no_progress,
+            args.compile,
+            args.precision,
+            args.workers,
+            max_skips=args.max_skips,
+            checkpoint_minutes=args.checkpoint_minutes,
+            keep_evals=args.keep_evals,
+            dist_timeout=args.dist_timeout,
+            tensorboard=args.tensorboard,
+            shard=args.shard,
+        )
+        if s:
+            print(
+                f"validation BPD: init {s['init_val_bpd']:.4f}, final {s['final_val_bpd']:.4f}, best {s['best_val_bpd']:.4f} (step {s['best_step']}); "
+                f"test BPD of the best weights {s['test_bpd']:.4f} ± {s['test_bpd_se']:.4f}\n{s['images_per_s']:.3g} images/s; "
+                f"{s['skipped_steps']} skipped steps; {s['wall_s']:.0f} s; run in {out} (samples: farmer-sample --run {out})"
+            )
+
+    exit_on_error('farmer-train', run)
+    if torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+
+# %% ../nbs/12_train.ipynb #7a1c0011
+if __name__ == '__main__' and not in_ipython():  # `python -m farmer.train`; not when a notebook runs this cell
     train_main()

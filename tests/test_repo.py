@@ -133,8 +133,8 @@ def _chapter(py) -> str:
 
 def test_chapters_build_front_to_back():
     """No module imports a module of a later chapter (so there is no cycle), and every farmer import sits at the top of its
-    module; the one exception is a module's `if __name__ == '__main__':` block, which runs only as a script, never on import
-    (`python -m farmer.train` starts the command-line chapter's `farmer-train`)."""
+    module, a script's `if __name__ == '__main__':` block included (`python -m farmer.train` runs the training chapter's
+    own `farmer-train`)."""
     mods = {py.stem: py for py in (ROOT / 'farmer').glob('*.py') if py.stem not in ('_modidx', '__init__')}
     order = {m: _chapter(py) for m, py in mods.items()}
     assert all(order[m].split('_', 1)[1] == m for m in mods)
@@ -142,11 +142,7 @@ def test_chapters_build_front_to_back():
     for m, py in mods.items():
         tree = ast.parse(py.read_text())
         top = {id(n) for n in tree.body}
-        script = [n for n in tree.body if isinstance(n, ast.If) and "__name__ == '__main__'" in ast.unparse(n.test)]
-        as_script = {id(n) for b in script for n in ast.walk(b)}
         for node in ast.walk(tree):
-            if id(node) in as_script:
-                continue
             if isinstance(node, ast.ImportFrom):
                 names = [node.module or ''] if node.level == 0 else [(node.module or '')]
                 names = [
@@ -226,3 +222,57 @@ def test_the_split_paragraph_follows_the_measurements(monkeypatch):
     monkeypatch.setattr(readme, '_load', lambda n: worse[n])
     moved = readme.split_prose()
     assert 'and misses it, the per-token GMM' in moved and 'the order stays' in moved and moved != text
+
+
+LAYERS = {  # model <- training <- command line <- experiments: a module imports its own layer and those before it
+    'model': {'config', 'data', 'imagenet', 'transformer', 'af', 'gmm', 'ar', 'model', 'budget'},
+    'training': {'runtime', 'plots', 'loop', 'runs', 'train', 'sampling', 'classifier', 'eval', 'distill'},
+    'command line': {'cli'},
+}
+
+
+def _farmer_imports(py) -> set[str]:
+    "The farmer modules a file imports anywhere in it (relative imports of a farmer module included)."
+    out = set()
+    for node in ast.walk(ast.parse(py.read_text())):
+        if isinstance(node, ast.ImportFrom) and (node.level or (node.module or '').startswith('farmer')):
+            mod = (node.module or '').removeprefix('farmer').lstrip('.')
+            out |= {mod.split('.')[0]} if mod else {a.name for a in node.names}
+        elif isinstance(node, ast.Import):
+            out |= {a.name.split('.')[1] for a in node.names if a.name.startswith('farmer.')}
+    return out - {'', '_modidx'}
+
+
+def test_layers_hold():
+    """The package's static import graph is layered (model <- training <- command line), so it has no cycle; the
+    package imports nothing of `bench/`, `experiments/` or `tests/`, which sit on top of it."""
+    mods = {py.stem: py for py in (ROOT / 'farmer').glob('*.py') if py.stem not in ('_modidx', '__init__')}
+    rank = {m: i for i, ms in enumerate(LAYERS.values()) for m in ms}
+    unplaced = sorted(set(mods) - set(rank) - {'analysis', 'ablations'})  # (the last two: experiment code, leaving)
+    assert not unplaced, f'modules in no layer of LAYERS: {unplaced}'
+    names = list(LAYERS)
+    bad = [
+        f'{m} ({names[rank[m]]}) imports {n} ({names[rank[n]]})'
+        for m, py in mods.items()
+        if m in rank
+        for n in _farmer_imports(py)
+        if n in rank and rank[n] > rank[m]
+    ]
+    assert not bad, bad
+    graph = {m: _farmer_imports(py) & set(mods) for m, py in mods.items()}
+    state: dict[str, int] = {}
+
+    def cycle(m, path):  # depth-first: 1 on the path, 2 done
+        state[m] = 1
+        for n in sorted(graph[m]):
+            if state.get(n) == 1:
+                return path + [m, n]
+            if n not in state and (c := cycle(n, path + [m])):
+                return c
+        state[m] = 2
+
+    cycles = [c for m in sorted(mods) if m not in state and (c := cycle(m, []))]
+    assert not cycles, f'a cycle in the import graph: {" -> ".join(cycles[0])}'
+    outside = re.compile(r'^\s*(?:from|import)\s+(bench|experiments|tests|likelihood|readme)\b', re.M)
+    leaks = [f'{py.name}: {m[1]}' for py in mods.values() for m in outside.finditer(py.read_text())]
+    assert not leaks, f'the package imports experiment or test code: {leaks}'

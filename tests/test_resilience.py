@@ -108,12 +108,12 @@ def test_under_torchrun_a_signal_to_one_rank_stops_every_rank_at_the_same_step(t
 @pytest.mark.slow
 def test_one_writer_per_run_directory(tiny_run):
     with run_lock(tiny_run):  # held by this process, as a running farmer-train would hold it
-        for entry, args in (('farmer.cli:train_main', ['--resume']), ('farmer.cli:distill_main', ['--run'])):
+        for entry, args in (('farmer.train:train_main', ['--resume']), ('farmer.cli:distill_main', ['--run'])):
             rc, err, _ = run_cli(entry, *args, str(tiny_run), '--no-progress')
             assert rc == 2 and len(err) == 1, err
             assert f'{tiny_run} is in use by pid {os.getpid()} on {socket.gethostname()}' in err[0], err
     (tiny_run / 'lock').write_text('pid 999999 on node-that-died')  # left by a job that was killed
-    rc, err, _ = run_cli('farmer.cli:train_main', '--resume', str(tiny_run), '--no-progress')
+    rc, err, _ = run_cli('farmer.train:train_main', '--resume', str(tiny_run), '--no-progress')
     assert rc == 0 and err == [
         f'farmer: taking over the lock of {tiny_run} left by pid 999999 on node-that-died, which is no longer running'
     ]
@@ -173,7 +173,7 @@ def test_a_corrupt_foreign_or_mismatched_checkpoint_is_refused_and_nothing_chang
         subprocess.run(['cp', '-r', str(tiny_run), str(run)], check=True)
         spoil(run / 'checkpoint.safetensors')
         before = _files(run)
-        rc, err, _ = run_cli('farmer.cli:train_main', '--resume', str(run), '--no-progress')
+        rc, err, _ = run_cli('farmer.train:train_main', '--resume', str(run), '--no-progress')
         assert rc == 2 and len(err) == 1 and msg in err[0], (name, err)
         assert _files(run) == before, name
 

@@ -186,7 +186,7 @@ def test_interrupted_save_keeps_previous_checkpoint(tmp_path, monkeypatch):
 
 
 def _cli(*args):
-    return run_cli('farmer.cli:train_main', '--no-progress', *args)[:2]
+    return run_cli('farmer.train:train_main', '--no-progress', *args)[:2]
 
 
 @pytest.mark.slow
@@ -318,7 +318,7 @@ def test_imagenet_layout_under_torchrun_reads_disjoint_images(tmp_path):
 
 
 def _flags_to_overrides(flags: list[str]) -> dict:
-    from farmer.cli import train_parser, config_from_args
+    from farmer.train import train_parser, config_from_args
 
     return {
         k: v
@@ -348,7 +348,7 @@ def test_imagenet_layout_resume_after_sigkill_is_exact(tmp_path):
 
 def _peak_rss_mib(root: Path, out: Path) -> float:
     code = (
-        "import sys, json; from farmer.cli import train_main; train_main(json.loads(sys.argv[1])); "
+        "import sys, json; from farmer.train import train_main; train_main(json.loads(sys.argv[1])); "
         "print([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0])"
     )
     flags = [
