@@ -60,6 +60,14 @@ def test_ci_runs_the_readme_test_command():
     assert tests[0].strip() in (ROOT / '.ci' / 'run').read_text()
 
 
+def test_forks_get_ci():
+    "The GitHub Actions workflow runs .ci/run (the README's test command) on pushes and pull requests."
+    wf = (ROOT / '.github' / 'workflows' / 'tests.yml').read_text()
+    on = re.search(r'^on:\n((?:  .*\n)+)', wf, re.M)
+    assert on and {'push:', 'pull_request:'} <= {l.strip() for l in on.group(1).splitlines()}, 'tests.yml: on push and PR'
+    assert re.search(r'^\s+run: bash \.ci/run$', wf, re.M), 'tests.yml must run bash .ci/run'
+
+
 def test_no_settings_ini():
     assert not (ROOT / 'settings.ini').exists(), 'nbdev 3 keeps its settings in pyproject.toml [tool.nbdev]'
 
