@@ -4,8 +4,8 @@ executed), the home page from `index.ipynb` (the README's source), and one API p
 Sphinx with MyST-NB because both install from PyPI alone (nbdev's own site builder needs Quarto's binary). The math
 renderer is MathJax 2 from the `jupyter-server-mathjax` package, copied into the site, so the site works offline.
 What the notebooks hold for Jupyter and nbdev is adapted here, on the way in (`prepare`): nbdev's `#|` directives and
-hidden cells are dropped (`#| echo: false` shows the output only), the widget of the sampling chapter becomes a note, each chapter gets the paper reference the
-README's chapter table gives it, and the home page's repository links point at the pages.
+hidden cells are dropped (`#| echo: false` shows the output only), the widget of the sampling chapter becomes a note, each chapter gets its paper reference
+(`PAPER_REFS`), the home page's sidebar the README's parts, and the home page's repository links point at the pages.
 """
 
 import json, re, shutil, zlib
@@ -50,11 +50,44 @@ def chapters() -> tuple[str, ...]:
     return tuple(sorted(p.stem for p in NBS.glob('[0-9][0-9]_*.ipynb')))
 
 
-@cache  # read once per build: every page asks
+PAPER_REFS = {  # chapter number -> where the paper has it (arXiv v2 numbering; "supplement": the CVPR 2026 supplement)
+    '00': 'Table 1',
+    '01': '§3, Fig. 2',
+    '02': '§4.1, supplement Table 6',
+    '04': 'eqs. 8–10',
+    '05': 'eqs. 7, 11, Appendix A.2',
+    '06': 'eqs. 11–14, Fig. 2',
+    '07': 'eq. 14',
+    '10': '§4.1',
+    '12': '§4.1, supplement Table 6',
+    '13': 'eq. 15, Algorithm 1, supplement §7',
+    '15': 'Table 2',
+    '16': '§3.5, Algorithm 2, Tables 4–5',
+    '18': 'Table 1',
+    '20': 'supplement Fig. 8',
+    '21': 'paper Fig. 8, supplement Fig. 9',
+    '22': 'supplement §7, Fig. 7',
+    '23': 'Table 3, Fig. 6, §4.3',
+    '24': '§3, Fig. 6',
+}
+
+
 def paper_refs() -> dict[str, str]:
-    "Chapter number -> its paper reference, read off the chapter table of `index.ipynb` (`| 04 | ... | eqs. 8–10 |`)."
-    text = ''.join(''.join(c['source']) for c in json.loads((NBS / 'index.ipynb').read_text())['cells'])
-    return {m[1]: m[2].strip() for m in re.finditer(r'^\| (\d\d) \|[^|\n]*\|([^|\n]*)\|$', text, re.M)}
+    "Chapter number -> its paper reference ('' for our plumbing), for every chapter."
+    return {nb[:2]: PAPER_REFS.get(nb[:2], '') for nb in chapters()}
+
+
+@cache  # read once per build: every page asks
+def parts() -> dict[str, tuple[str, ...]]:
+    """The walkthrough's parts as the README lists them: {'Part I · The model': ('00_config', ...), ...}, read off the
+    `### Part ...` headings of `index.ipynb` and the chapter links under each."""
+    text = ''.join(''.join(c['source']) + '\n' for c in json.loads((NBS / 'index.ipynb').read_text())['cells'])
+    out = {}
+    for m in re.finditer(r'^### (Part [^\n]+)\n(.*?)(?=^#)', text + '\n#', re.M | re.S):
+        out[m[1].strip()] = tuple(re.findall(r'\]\(nbs/(\d\d_\w+)\.ipynb\)', m[2]))
+    if missing := set(chapters()) - {nb for p in out.values() for nb in p}:
+        raise ValueError(f'chapters in no part of the README: {sorted(missing)}')
+    return out
 
 
 @cache  # read once per build: every page asks
@@ -126,16 +159,11 @@ def prepare(app, docname: str, source: list[str]) -> None:
             s = ''.join(c['source']) if c['cell_type'] == 'markdown' else ''
             s = re.sub(r'\]\(nbs/', '](', s)  # a chapter: its page
             s = re.sub(r'\]\((?!https?:|#|\d\d_|\.\./)', '](../', s)  # any other file of the repository, from nbs/
-            s = re.sub(  # the chapter table's numbers link to the chapters
-                r'^\| (\d\d) \|',
-                lambda m: f'| [{m[1]}]({_chapter(m[1])}.ipynb) |' if _chapter(m[1]) else m[0],
-                s,
-                flags=re.M,
-            )
             if c['cell_type'] == 'markdown':
                 c['source'] = s
-        toc = '\n'.join(f'{nb[:2]} · {title(nb)} <{nb}>' for nb in chapters())  # numbered as in the README
-        cells.append(_md_cell(f'```{{toctree}}\n:hidden:\n:caption: Chapters\n\n{toc}\n```'))
+        for part, nbs in parts().items():  # the sidebar: one caption per part, its chapters in the README's order
+            toc = '\n'.join(f'{title(nb)} <{nb}>' for nb in nbs)
+            cells.append(_md_cell(f'```{{toctree}}\n:hidden:\n:caption: {part}\n\n{toc}\n```'))
         cells.append(_md_cell('```{toctree}\n:hidden:\n:caption: Reference\n\n_api/index\n```'))
     elif docname[:2] in refs:  # under the title and its one-line description
         ref = refs[docname[:2]]
@@ -147,10 +175,6 @@ def prepare(app, docname: str, source: list[str]) -> None:
         cells[0]['source'] = first[: m.end()] + line + '\n\n' + first[m.end() :]
     nb['cells'] = cells
     source[0] = json.dumps(nb)
-
-
-def _chapter(num: str) -> str | None:
-    return next((c for c in chapters() if c.startswith(num + '_')), None)
 
 
 def copy_mathjax(app, exc) -> None:

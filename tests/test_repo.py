@@ -16,10 +16,11 @@ def test_readme_is_rendered_from_index():
 
 
 def test_readme_blocks_are_generated_from_the_measurements():
-    readme = (ROOT / 'README.md').read_text()
-    for start, end, make in BLOCKS:
-        assert block(start, end, make) in readme, (
-            f'the README block {start[:40]}... differs from the measurements: run `python tests/readme.py`'
+    "Each generated block, in the README (from the index) or on the results page, is what its JSON gives now."
+    texts = {'index': (ROOT / 'README.md').read_text(), 'results': readme.notebook_text('results')}
+    for start, end, make, target in BLOCKS:
+        assert block(start, end, make, target) in texts[target], (
+            f'the {target} block {start[:40]}... differs from the measurements: run `python tests/readme.py`'
         )
 
 
@@ -64,7 +65,9 @@ def test_forks_get_ci():
     "The GitHub Actions workflow runs .ci/run (the README's test command) on pushes and pull requests."
     wf = (ROOT / '.github' / 'workflows' / 'tests.yml').read_text()
     on = re.search(r'^on:\n((?:  .*\n)+)', wf, re.M)
-    assert on and {'push:', 'pull_request:'} <= {l.strip() for l in on.group(1).splitlines()}, 'tests.yml: on push and PR'
+    assert on and {'push:', 'pull_request:'} <= {l.strip() for l in on.group(1).splitlines()}, (
+        'tests.yml: on push and PR'
+    )
     assert re.search(r'^\s+run: bash \.ci/run$', wf, re.M), 'tests.yml must run bash .ci/run'
 
 
@@ -175,8 +178,19 @@ def test_chapters_build_front_to_back():
 
 
 def test_readme_is_a_front_door():
-    lines = (ROOT / 'README.md').read_text().splitlines()
-    assert len(lines) <= 150, f'README.md has {len(lines)} lines; details belong in the chapters'
+    "At most 900 words and 60 numbers, no prose paragraph over 120 words: the rest belongs on the results page."
+    stats = readme.front_door_stats((ROOT / 'README.md').read_text())
+    assert stats['words'] <= 900 and stats['numbers'] <= 60 and stats['longest_paragraph'] <= 120, stats
+    sections = re.findall(r'^## (.+)$', (ROOT / 'README.md').read_text(), re.M)
+    order = ['Quick start', 'The walkthrough', 'Results', 'Paper scale', 'Developing', 'How to cite']
+    assert sections == order, sections
+
+
+def test_front_door_stats_count_what_a_reader_reads():
+    "The counter behind the front-door test: link targets and comments are not read, a table is not a paragraph."
+    text = 'One 1,797 and 3.509 [x](nbs/07_model.ipynb).\n\n<!-- 12 34 -->\n\n| a | 5 |\n\n```bash\nrun --n 8\n```\n'
+    s = readme.front_door_stats(text)
+    assert s == dict(words=15, numbers=4, longest_paragraph=5), s
 
 
 def test_the_claim_at_B_picks_the_variant_on_validation_and_says_whether_the_target_is_met():

@@ -121,12 +121,16 @@ def server(site):
 
 @pytest.mark.slow
 def test_every_internal_link_resolves_and_the_chapters_follow_the_readme(server, site, capsys):
+    "The crawl finds no broken link, and the pages' 'next' links walk the chapters part by part, as the README lists them."
     nexts, n_refs, broken = crawl(server)
     assert not broken, f'{len(broken)} broken internal references:\n' + '\n'.join(broken[:20])
     chapters = sorted(p.stem + '.html' for p in (ROOT / 'nbs').glob('[0-9][0-9]_*.ipynb'))
     missing = [c for c in chapters if c not in nexts]
     assert not missing, f'chapters the crawl did not reach from the home page: {missing}'
-    chain = ['index.html', *chapters]
+    walkthrough = (ROOT / 'README.md').read_text().split('## The walkthrough', 1)[1].split('\n## ', 1)[0]
+    order = [f'{nb}.html' for nb in re.findall(r'\]\(nbs/(\d\d_\w+)\.ipynb\)', walkthrough)]  # part by part
+    assert sorted(order) == chapters, 'the README walkthrough must list every chapter once'
+    chain = ['index.html', *order]
     wrong = [(a, nexts[a], b) for a, b in zip(chain, chain[1:]) if nexts[a] != b]
     assert not wrong, f'"next" links out of the README order (page, its next, expected): {wrong}'
     apis = [p for p in nexts if p.startswith('_api/farmer.')]
@@ -205,6 +209,10 @@ def test_home_af_and_split_chapters_render_in_chromium(server, tmp_path, capsys)
         assert not problems, 'search.html: ' + '; '.join(problems)
         assert any('13_sampling' in h for h in hits), f'searching "resampling" misses the sampling chapter: {hits}'
         report.append(f'search.html?q=resampling: {len(hits)} results, the sampling chapter among them')
+        page.goto(server + 'index.html', wait_until='load')  # the sidebar shows the walkthrough's four parts
+        captions = page.eval_on_selector_all('.sidebar-tree p.caption', 'ps => ps.map(p => p.textContent.trim())')
+        assert [c.split(' ·')[0] for c in captions[:4]] == ['Part I', 'Part II', 'Part III', 'Part IV'], captions
+        report.append(f'sidebar captions: {captions}')
         browser.close()
     af_math = int(re.search(r'04_af.html: .*?, (\d+) equations', '\n'.join(report))[1])
     assert af_math >= 3, f'the AF chapter shows eqs. 8-10; MathJax typeset {af_math} equations'
