@@ -18,7 +18,7 @@ since a mean BPD can rest on a few images the model finds very unlikely.
 Runs go to `runs/likelihood/<dataset>/<row>` and are resumed when cut short; each finished run's config and summary are
 added to `figures/likelihood-runs.json` (the record, committed), and a run the record holds with the same config is not
 trained again: the benchmark takes longer than one sitting, and the record carries it over without the checkpoints
-(delete the record to retrain everything). The table goes to `figures/likelihood.json`, which the training chapter and
+(delete the record to retrain everything). The table goes to `figures/likelihood.json`, which the likelihood chapter and
 the README quote.
 
     python bench/likelihood.py [--datasets digits,fashion-mnist] [--data-root DIR]
@@ -28,7 +28,7 @@ the README quote.
 without the split and the AF alone, each with the setting the 2,000-step table chose on validation (seed 0; a row
 already in `figures/likelihood-long.json` keeps the setting it was trained with), trained for `LONG_STEPS` steps with an
 evaluation every 1,000; their validation curves and training-log terms go to the record, and the budget B where each
-curve flattens to `figures/likelihood-long.json` (the training chapter plots them). Once both runs are on disk, their
+curve flattens to `figures/likelihood-long.json` (the likelihood chapter plots them). Once both runs are on disk, their
 best weights score every test image again with the same noise per image, and the mean per-image difference FARMER - AF
 with its interval over images goes beside them (`vs_af_paired`).
 
@@ -424,7 +424,7 @@ def likelihood_claim(rows: dict, at_B: bool, steps: int) -> dict:
         claim='FARMER beats the AF alone in held-out likelihood (supplement Table 6)',
         paper="ImageNet 64: 2.61 against TARFlow's 2.99 BPD",
         ours=ours,
-        where=f'`nbs/12_train.ipynb`, `{cmd}`',
+        where=f'`nbs/26_likelihood.ipynb`, `{cmd}`',
         effects=effects,
     )
 

@@ -11,7 +11,7 @@ The GEMM rate at the model's shapes, in fp32 and in bf16, says what changes that
 
     python bench/profile_step.py [--against c9e1402] [--presets fashion-mnist,digits] [--rounds 3]
 
-Writes `figures/profile-step.json`, which the training chapter tabulates.
+Writes `figures/profile-step.json`, which the throughput chapter tabulates.
 """
 
 import argparse, json, os, statistics, subprocess, sys, tempfile

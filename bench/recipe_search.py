@@ -1,9 +1,9 @@
-"""The digits likelihood recipe search of the training chapter: each row is a full run (`farmer-train` with the listed
+"""The digits likelihood recipe search of the likelihood chapter: each row is a full run (`farmer-train` with the listed
 overrides of the `digits` preset's *model*, trained into `runs/recipe-search/<row>`), one change at a time from a base
 recipe, so the table says what each setting is worth. Rows are compared on the validation split (the best validation
 BPD of each run); the test BPD of each row's best weights is recorded but chooses nothing. Finished runs are reused and
 unfinished ones resumed (`ensure_run`), so the search can be done in parts. Writes `figures/recipe-search.json`, which
-the training chapter reads.
+the likelihood chapter reads.
 
     python bench/recipe_search.py [--rows 'base;base, lr 3e-3'] [--list]
 """

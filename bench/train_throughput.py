@@ -10,7 +10,7 @@ gives the median over rounds. The old commit is checked out once into a git work
     python bench/train_throughput.py --bpd-steps 400 --seeds 3     # and the loss-curve check: test BPD after 400 steps
     python bench/train_throughput.py --data                        # images decoded per second per worker (generated JPEGs)
 
-Writes `figures/train-throughput.json`, which the training chapter tabulates.
+Writes `figures/train-throughput.json`, which the throughput chapter tabulates.
 """
 
 import argparse, json, os, statistics, subprocess, sys, tempfile, time

@@ -10,7 +10,7 @@ record (`figures/why-slower.json`: each screen's curve and terms, every row's pa
 alone step by step) keeps it, so nothing is trained twice.
 
     python bench/why_slower.py --train "FARMER, width 152, K=8" --until 10000 [--data-root DIR]
-    python bench/why_slower.py          # print the comparison from the record (the training chapter plots it)
+    python bench/why_slower.py          # print the comparison from the record (the likelihood chapter plots it)
     python bench/why_slower.py --mixture --data-root DIR   # also measure each run's use of its mixture (weights on disk)
 
 A screen's directory is named as `bench/likelihood.py` names a run of the same config, so one trained on to 30,000 steps

@@ -191,7 +191,7 @@ def likelihood_prose() -> str:
     lead = lead_settled(f, af) if f and af else dict(settled=False)
     text = [
         "The likelihood rows are `python bench/likelihood.py`'s table after "
-        f"{c.recipe.steps:,} steps (the training chapter, [`nbs/12_train.ipynb`](nbs/12_train.ipynb), has every row, the search "
+        f"{c.recipe.steps:,} steps (the likelihood chapter, [`nbs/26_likelihood.ipynb`](nbs/26_likelihood.ipynb), has every row, the search "
         "and each seed). "
         + (
             "On digits the AF alone's wide interval comes from one test image that one of its three seeds finds "
@@ -313,7 +313,7 @@ def stops_paying(best: dict, af: dict) -> str:
             if lead
             else ''
         )
-        + "FARMER is not below the flow alone at either budget trained to its end (the training chapter's verdict at B)."
+        + "FARMER is not below the flow alone at either budget trained to its end (the likelihood chapter's verdict at B)."
     )
 
 
