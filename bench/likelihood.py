@@ -53,7 +53,7 @@ Fashion-MNIST needs its four IDX files under DATA_ROOT/FashionMNIST/raw/ (`farme
 --download` fetches them) or `--data-root`/$FARMER_DATA pointing at a copy.
 """
 
-import argparse, functools, json, statistics, types
+import argparse, functools, json, statistics, sys, types
 import torch
 from pathlib import Path
 from safetensors.torch import load_file
@@ -66,6 +66,9 @@ from farmer.model import param_counts
 from farmer.analysis import B_STEPS, best_farmer, ensure_run, effect, record_claim
 from farmer.runtime import config_diff, pick_device
 from farmer.runs import drop, heldout_bpds, load_run_model, run_splits
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: experiments/
+from experiments.records import learning_curve  # noqa: E402
 
 LRS = (1e-3, 2e-3, 3e-3)
 B_LRS = (2e-3, 3e-3, 4.5e-3)  # the 2,000-step search chose 3e-3, the edge of LRS: at B the grid starts around it
@@ -233,22 +236,6 @@ def keep_test_bpds(images: Path, cfg: FarmerConfig, out: Path, summary: dict, da
     images.parent.mkdir(parents=True, exist_ok=True)
     save_checkpoint(
         images, kept | {key: v.float()}, dict(about='per-image test BPD of each run at B (bench/likelihood.py)')
-    )
-
-
-def learning_curve(metrics: Path, tail: float = 0.1) -> dict:
-    """A run's validation BPD at each evaluation `[[step, bpd], ...]`, its training-log terms averaged over the last 10% of
-    steps, and the same terms averaged over each interval between evaluations `[[step, bpd, nll_I, nll_R, logdet], ...]`."""
-    rows = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
-    steps = [r for r in rows if 'loss' in r]
-    last = steps[-max(1, int(tail * len(steps))) :]
-    terms = ('bpd', 'nll_I', 'nll_R', 'logdet')
-    ends = [r['step'] for r in rows if 'val_bpd' in r and r['step'] > 0]
-    windows = [[r for r in steps if a < r['step'] <= b] for a, b in zip([0, *ends], ends)]
-    return dict(
-        curve=[[r['step'], r['val_bpd']] for r in rows if 'val_bpd' in r],
-        train_tail={k: statistics.mean(r[k] for r in last) for k in terms},
-        terms=[[w[-1]['step'], *(statistics.mean(r[k] for r in w) for k in terms)] for w in windows if w],
     )
 
 
