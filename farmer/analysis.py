@@ -94,7 +94,7 @@ ANALYSIS_DATA = {  # dataset -> the chapter model (sample recipe, `SEEDS`), the 
     ),
 }
 SEEDS = (0, 1, 2)  # model seeds of the chapter model (FAST: the first)
-B_STEPS = 30_000  # budget B on Fashion-MNIST: no validation curve flattens within it (the training chapter)
+B_STEPS = 30_000  # budget B on Fashion-MNIST: no validation curve flattens within it (the likelihood chapter)
 SPLIT_TARGET = dict(fid_x=1.2, bits=0.05)  # a split worth having (the split chapter), against the no-split model
 
 

@@ -15,8 +15,8 @@ else
   echo "(not a git checkout: skipped)"
 fi
 
-echo "== ruff format: the notebooks' code cells, the tests and the benchmarks (line length 120, pyproject.toml)"
-ruff format --check nbs tests bench
+echo "== ruff format: the notebooks' code cells, the tests, the benchmarks and the experiments (line length 120, pyproject.toml)"
+ruff format --check nbs tests bench experiments
 
 # The offline Fashion-MNIST copy beside a development checkout, when there is one (tests skip what needs it otherwise)
 if [ -z "${FARMER_DATA:-}" ] && [ -d ../shared/data/FashionMNIST ]; then export FARMER_DATA="$(cd ../shared/data && pwd)"; fi
