@@ -14,7 +14,8 @@ paired effects (positive: the average is better).
 import argparse, json
 from pathlib import Path
 from farmer.config import preset
-from farmer.analysis import ensure_run, effect
+from farmer.analysis import effect
+from farmer.train import ensure_run
 from farmer.eval import evaluate_run
 
 DECAYS, SEEDS, N = (0.99, 0.999), (0, 1), 1000

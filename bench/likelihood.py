@@ -63,7 +63,8 @@ from farmer.data import ImageSet
 from farmer.model import param_counts
 
 # B_STEPS: B on Fashion-MNIST (neither long curve flattened)
-from farmer.analysis import B_STEPS, best_farmer, ensure_run, effect, record_claim
+from farmer.analysis import B_STEPS, best_farmer, effect, record_claim
+from farmer.train import ensure_run
 from farmer.runtime import config_diff, pick_device
 from farmer.runs import drop, heldout_bpds, load_run_model, run_splits
 

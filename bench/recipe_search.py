@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from farmer.config import FarmerConfig, preset
 from farmer.model import param_counts
-from farmer.analysis import ensure_run
+from farmer.train import ensure_run
 
 # The pre-search default (0.5M parameters, Gaussian noise, batch 128), then the base of the search: the TARFlow
 # reference's size and recipe (width 128, AF 4x2, AR 4 layers, batch 64, lr 2e-3, uniform dequantisation).

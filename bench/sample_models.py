@@ -20,7 +20,8 @@ no kept weights (pixel-8 seed 0, trained before weights were kept) counts as don
 
 import argparse, json, os, shutil, subprocess, sys
 from pathlib import Path
-from farmer.analysis import B_MODELS, B_STEPS, KEPT, b_config, ensure_run
+from farmer.analysis import B_MODELS, B_STEPS, KEPT, b_config
+from farmer.train import ensure_run
 from farmer.config import FarmerConfig
 from farmer.runs import DATA_DIR, export_pretrained, model_manifest, pretrained_path, record_model
 from farmer.runtime import config_diff, load_checkpoint

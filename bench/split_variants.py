@@ -17,7 +17,8 @@ one class per column, beside real test images.
 import argparse, json
 from pathlib import Path
 import torch
-from farmer.analysis import ensure_run, redundancy_r2, redundant_share
+from farmer.analysis import redundancy_r2, redundant_share
+from farmer.train import ensure_run
 from farmer.classifier import load_classifier, register_extractors
 from farmer.config import preset
 from farmer.data import open_splits

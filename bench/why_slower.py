@@ -23,7 +23,7 @@ import torch
 from farmer.config import preset
 from farmer.data import dequantize_uniform
 from farmer.model import param_counts
-from farmer.analysis import ensure_run
+from farmer.train import ensure_run
 from farmer.runtime import load_checkpoint, read_jsonl
 from farmer.runs import load_run_model, run_splits
 from likelihood import learning_curve, slug

@@ -102,10 +102,10 @@ def run_experiment(exp: Experiment, runs: Path, data_root: str | None, max_new_r
     for run in grid.values():
         if recorded(exp, run, record):
             continue
-        if max_new_runs is not None and trained >= max_new_runs:
+        fresh = not (runs / run.key / 'summary.json').is_file()  # a run finished on disk is only recorded
+        if fresh and max_new_runs is not None and trained >= max_new_runs:
             print(f'{exp.name}: stopping after {trained} new run(s) (--max-new-runs); run again to go on')
             break
-        fresh = not (runs / run.key / 'summary.json').is_file()
         print(f'{exp.name}: {run.key} ({state(exp, run, record, runs)})', flush=True)
         d = run.train(runs / run.key, data_root)
         trained += fresh

@@ -12,7 +12,8 @@ difference from K = 1 paired by seed (positive: K components better than one) wi
 import json
 from pathlib import Path
 from farmer.config import preset
-from farmer.analysis import ensure_run, effect
+from farmer.analysis import effect
+from farmer.train import ensure_run
 from experiments import Experiment, Run
 from experiments.records import learning_curve
 

@@ -22,7 +22,8 @@ from safetensors.torch import load_file
 from farmer.config import preset
 from farmer.model import Farmer
 from farmer.loop import make_optimizer
-from farmer.analysis import ensure_run, effect
+from farmer.analysis import effect
+from farmer.train import ensure_run
 from farmer.runtime import load_checkpoint, save_checkpoint, read_jsonl
 from farmer.runs import heldout_bpd, model_from_weights, run_splits
 from experiments import FIGURES, Experiment, Run

@@ -4,82 +4,26 @@
 
 # %% ../nbs/17_analysis.ipynb #03bee303
 from __future__ import annotations
-import hashlib, json, math, os, shutil, tempfile
+import json, math, os, tempfile
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
 import torch
 import matplotlib.pyplot as plt
 from fastcore.imports import in_ipython
-from scipy import ndimage, stats
-from skimage.metrics import structural_similarity
+from scipy import stats
 from .af import logdet_bruteforce
 from .config import FarmerConfig, preset
 from .data import to_model_space
 from .runtime import config_diff, model_device
-from .train import train
+from .train import ensure_run
 from .runs import DATA_DIR, load_pretrained, load_run_model, model_manifest
 
 # %% auto #0
 __all__ = ['FAST_STEPS', 'ANALYSIS_DATA', 'SEEDS', 'B_STEPS', 'SPLIT_TARGET', 'B_MODELS', 'KEPT', 'CLASS_NAMES', 'ABLATION_CORE',
-           'CLAIMS', 'CLAIM_COLUMNS', 'ensure_run', 'weights_id', 'cached', 'meets_split_target', 'Analysis',
-           'b_config', 'project_root', 'analysis_setup', 'kept_model', 'default_model', 'split_model', 'ablation_rows',
-           'laplacian_variance', 'ssim', 'effect', 'verdict', 'record_claim', 'claims_table', 'best_farmer',
-           'k1_flow_nll', 'redundancy_r2', 'redundant_share']
-
-# %% ../nbs/17_analysis.ipynb #8744b922
-def ensure_run(cfg: FarmerConfig, out: str | Path, **train_kw) -> dict:
-    "The summary of run `out` trained with `cfg`: reused if finished, resumed if cut short, else trained now."
-    out = Path(out)
-    if (out / 'summary.json').is_file():
-        if diff := config_diff(
-            FarmerConfig.from_dict(json.loads((out / 'config.json').read_text())).to_dict(), cfg.to_dict()
-        ):
-            raise ValueError(f"{out} holds a run with {diff[0]}={diff[1]!r}, not {diff[2]!r}; use another directory")
-        return json.loads((out / 'summary.json').read_text())
-    if (out / 'checkpoint.safetensors').is_file():
-        return train(cfg, out, resume=True, **train_kw)[0]
-    if out.is_dir() and {p.name for p in out.iterdir()} <= {
-        'config.json',
-        'metrics.jsonl',
-        'best.safetensors',
-        'lock',
-        'evals',
-    }:
-        # stopped before its first checkpoint: the step-0 evaluation may have kept best weights (and, with `keep_evals`,
-        # their copy in evals/); a kill leaves the lock
-        shutil.rmtree(out)
-    return train(cfg, out, **train_kw)[0]
-
-# %% ../nbs/17_analysis.ipynb #c4c8e002
-def weights_id(model: torch.nn.Module) -> str:
-    "A 16-hex-digit fingerprint of `model`'s weights (SHA-256 over its state dict: names, dtypes, shapes and bytes)."
-    h = hashlib.sha256()
-    for k, v in sorted(model.state_dict().items()):
-        v = v.detach().cpu().contiguous()
-        h.update(f'{k}:{v.dtype}:{tuple(v.shape)};'.encode())
-        h.update(v.reshape(-1).view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()[:16]
-
-
-def cached(path: str | Path, key: dict, compute):
-    "`compute()` (a JSON-able result) for `key` (a JSON-able dict): read back from the JSON lines of `path` if stored there, else computed now and appended."
-    path, k = Path(path), json.dumps(key, sort_keys=True)
-    text = path.read_text() if path.is_file() else ''
-    for line in text.splitlines():
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:  # a line cut short by a kill
-            continue
-        if rec.get('key') == k:
-            return rec['value']
-    value = compute()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open('a') as f:
-        f.write(('' if text.endswith('\n') or not text else '\n') + json.dumps(dict(key=k, value=value)) + '\n')
-        f.flush()
-        os.fsync(f.fileno())
-    return value
+           'CLAIMS', 'CLAIM_COLUMNS', 'meets_split_target', 'Analysis', 'b_config', 'project_root', 'analysis_setup',
+           'kept_model', 'default_model', 'split_model', 'ablation_rows', 'effect', 'verdict', 'record_claim',
+           'claims_table', 'best_farmer', 'k1_flow_nll', 'redundancy_r2', 'redundant_share']
 
 # %% ../nbs/17_analysis.ipynb #ce61f31b
 FAST_STEPS = dict(steps=60, eval_every=30, warmup=10)  # every training run in FAST mode
@@ -302,24 +246,6 @@ def ablation_rows(a: Analysis) -> dict[str, tuple[dict, tuple]]:
         rows
         | {'k1-nosplit': (dict(K_I=1, d_I=None), (0,))}
         | {f'{k}={v}': ({k: v}, (0,)) for k, vs in sweeps.items() for v in vs}
-    )
-
-# %% ../nbs/17_analysis.ipynb #5e3e1c3b
-def laplacian_variance(x: torch.Tensor) -> torch.Tensor:
-    "Variance of the Laplacian of each uint8 image `[B, C, H, W]` -> `[B]` (on the [0, 1] scale)."
-    a = x.double().numpy() / 255
-    return torch.tensor([np.mean([ndimage.laplace(c, mode='reflect').var() for c in img]) for img in a])
-
-
-def ssim(x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
-    "SSIM of each uint8 image `[B, C, H, W]` against `ref` `[B, C, H, W]` -> `[B]`."
-    a, b = x.numpy(), ref.numpy()
-    win = min(7, a.shape[-1] - (a.shape[-1] + 1) % 2)
-    return torch.tensor(
-        [
-            np.mean([structural_similarity(p, q, win_size=win, data_range=255) for p, q in zip(i, j)])
-            for i, j in zip(a, b)
-        ]
     )
 
 # %% ../nbs/17_analysis.ipynb #47720d8a

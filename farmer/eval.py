@@ -6,7 +6,10 @@
 from __future__ import annotations
 import csv, math
 from pathlib import Path
+import numpy as np
 import torch
+from scipy import ndimage
+from skimage.metrics import structural_similarity
 from .data import ImageSet, open_dataset, dequantize_uniform
 from .runtime import pick_device, model_device, run_file
 from .runs import heldout_bpd, load_run_model
@@ -15,7 +18,7 @@ from .classifier import load_classifier, register_extractors, classifier_path
 
 # %% auto #0
 __all__ = ['COLUMNS', 'class_log_likelihoods', 'bayes_accuracy', 'sample_metrics', 'real_reference', 'sample_scores',
-           'evaluate_run', 'append_csv']
+           'evaluate_run', 'append_csv', 'laplacian_variance', 'ssim']
 
 # %% ../nbs/15_eval.ipynb #9856694d
 @torch.no_grad()
@@ -217,3 +220,21 @@ def append_csv(rows: list[dict], path: str | Path) -> None:
         if new:
             wr.writeheader()
         wr.writerows(rows)
+
+# %% ../nbs/15_eval.ipynb #5e3e1c3b
+def laplacian_variance(x: torch.Tensor) -> torch.Tensor:
+    "Variance of the Laplacian of each uint8 image `[B, C, H, W]` -> `[B]` (on the [0, 1] scale)."
+    a = x.double().numpy() / 255
+    return torch.tensor([np.mean([ndimage.laplace(c, mode='reflect').var() for c in img]) for img in a])
+
+
+def ssim(x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+    "SSIM of each uint8 image `[B, C, H, W]` against `ref` `[B, C, H, W]` -> `[B]`."
+    a, b = x.numpy(), ref.numpy()
+    win = min(7, a.shape[-1] - (a.shape[-1] + 1) % 2)
+    return torch.tensor(
+        [
+            np.mean([structural_similarity(p, q, win_size=win, data_range=255) for p, q in zip(i, j)])
+            for i, j in zip(a, b)
+        ]
+    )

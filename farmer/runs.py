@@ -4,7 +4,7 @@
 
 # %% ../nbs/11_runs.ipynb #7a1c0003
 from __future__ import annotations
-import hashlib, importlib.util, json, math
+import hashlib, importlib.util, json, math, os
 from pathlib import Path
 import torch
 from .config import FarmerConfig
@@ -27,7 +27,8 @@ from .loop import ordered_loader
 # %% auto #0
 __all__ = ['DATA_DIR', 'PRETRAINED', 'run_splits', 'check_run_dir', 'heldout_bpds', 'mean_se', 'heldout_bpd', 'load_run_model',
            'model_from_weights', 'drop', 'first_above', 'worst_lift', 'record_seeds', 'lead_settled', 'model_manifest',
-           'record_model', 'sha256', 'pretrained_path', 'load_pretrained', 'check_split', 'export_pretrained']
+           'record_model', 'sha256', 'pretrained_path', 'load_pretrained', 'check_split', 'export_pretrained',
+           'weights_id', 'cached']
 
 # %% ../nbs/11_runs.ipynb #7a1c0006
 def run_splits(cfg: FarmerConfig, root: str | None = None, download: bool = False) -> dict[str, ImageSet]:
@@ -257,3 +258,33 @@ def export_pretrained(
     )
     record_model(root, name, rec)
     return rec
+
+# %% ../nbs/11_runs.ipynb #c4c8e002
+def weights_id(model: torch.nn.Module) -> str:
+    "A 16-hex-digit fingerprint of `model`'s weights (SHA-256 over its state dict: names, dtypes, shapes and bytes)."
+    h = hashlib.sha256()
+    for k, v in sorted(model.state_dict().items()):
+        v = v.detach().cpu().contiguous()
+        h.update(f'{k}:{v.dtype}:{tuple(v.shape)};'.encode())
+        h.update(v.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def cached(path: str | Path, key: dict, compute):
+    "`compute()` (a JSON-able result) for `key` (a JSON-able dict): read back from the JSON lines of `path` if stored there, else computed now and appended."
+    path, k = Path(path), json.dumps(key, sort_keys=True)
+    text = path.read_text() if path.is_file() else ''
+    for line in text.splitlines():
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:  # a line cut short by a kill
+            continue
+        if rec.get('key') == k:
+            return rec['value']
+    value = compute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open('a') as f:
+        f.write(('' if text.endswith('\n') or not text else '\n') + json.dumps(dict(key=k, value=value)) + '\n')
+        f.flush()
+        os.fsync(f.fileno())
+    return value

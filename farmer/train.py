@@ -4,7 +4,7 @@
 
 # %% ../nbs/12_train.ipynb #0788cb06
 from __future__ import annotations
-import contextlib, json, math
+import contextlib, json, math, shutil
 from pathlib import Path
 import torch
 from torch.nn.parallel import DistributedDataParallel as DDP
@@ -13,6 +13,7 @@ from .config import FarmerConfig, Recipe, PRESETS, preset
 from .data import ImageSet, dequantize_gaussian, dequantize_uniform, sigma_schedule
 from .model import Farmer
 from .runtime import pick_device, autocast, init_distributed, save_checkpoint, row_generators, read_jsonl
+from .runtime import config_diff
 from .runtime import ArgParser, add_dataclass_flags, dataclass_overrides, exit_on_error, PRECISIONS
 from .runtime import run_lock, RunStopped, REQUEUE, Dist, shard_model, fsdp_no_sync, full_weights
 from .plots import plot_metrics
@@ -28,7 +29,8 @@ from farmer.runs import (
 )
 
 # %% auto #0
-__all__ = ['make_batch', 'train', 'tensorboard_writer', 'sample_grid', 'train_parser', 'config_from_args', 'train_main']
+__all__ = ['make_batch', 'train', 'tensorboard_writer', 'sample_grid', 'ensure_run', 'train_parser', 'config_from_args',
+           'train_main']
 
 # %% ../nbs/12_train.ipynb #33ffbb13
 def make_batch(
@@ -246,6 +248,30 @@ def _finish(out: Path, cfg: FarmerConfig, state: dict, test: ImageSet, dev, work
     save_checkpoint(out / 'test_bpds.safetensors', dict(bpd=per_image), dict(split='test', images=len(per_image)))
     (out / 'summary.json').write_text(json.dumps(summary, indent=1))
     return summary
+
+# %% ../nbs/12_train.ipynb #8744b922
+def ensure_run(cfg: FarmerConfig, out: str | Path, **train_kw) -> dict:
+    "The summary of run `out` trained with `cfg`: reused if finished, resumed if cut short, else trained now."
+    out = Path(out)
+    if (out / 'summary.json').is_file():
+        if diff := config_diff(
+            FarmerConfig.from_dict(json.loads((out / 'config.json').read_text())).to_dict(), cfg.to_dict()
+        ):
+            raise ValueError(f"{out} holds a run with {diff[0]}={diff[1]!r}, not {diff[2]!r}; use another directory")
+        return json.loads((out / 'summary.json').read_text())
+    if (out / 'checkpoint.safetensors').is_file():
+        return train(cfg, out, resume=True, **train_kw)[0]
+    if out.is_dir() and {p.name for p in out.iterdir()} <= {
+        'config.json',
+        'metrics.jsonl',
+        'best.safetensors',
+        'lock',
+        'evals',
+    }:
+        # stopped before its first checkpoint: the step-0 evaluation may have kept best weights (and, with `keep_evals`,
+        # their copy in evals/); a kill leaves the lock
+        shutil.rmtree(out)
+    return train(cfg, out, **train_kw)[0]
 
 # %% ../nbs/12_train.ipynb #22d02905
 def train_parser() -> ArgParser:

@@ -5,8 +5,6 @@ import numpy as np, pytest, torch
 from farmer.analysis import (
     analysis_setup,
     project_root,
-    laplacian_variance,
-    ssim,
     record_claim,
     claims_table,
     verdict,
@@ -21,8 +19,9 @@ from farmer.analysis import (
     split_model,
     KEPT,
 )
+from farmer.eval import laplacian_variance, ssim
 from farmer.config import FarmerConfig, preset
-from farmer.analysis import ensure_run
+from farmer.train import ensure_run
 from readme import ROOT
 
 

@@ -6,7 +6,7 @@ from farmer.config import preset
 from farmer.model import Farmer
 from farmer.loop import make_optimizer, checkpoint_contents, load_full_state
 from farmer.runtime import strip_prefix
-from farmer.analysis import ensure_run
+from farmer.train import ensure_run
 from experiments import Experiment, Run, ROOT, run_experiment, read_json, state
 from experiments.warm_start import widen_checkpoint
 
