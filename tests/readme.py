@@ -11,6 +11,7 @@ the GPU check and the split paragraph's numbers (figures/split-variants.json, sa
 """
 
 import json, re, statistics
+from scipy import stats
 from pathlib import Path
 from farmer.analysis import B_MODELS, B_STEPS, CLAIMS, best_farmer, meets_split_target
 from farmer.runs import drop, first_above, lead_settled, record_seeds, worst_lift
@@ -495,7 +496,7 @@ def front_results() -> str:
     fid = 'not measured'
     if s:
         v = s['none']['fid']
-        m, h = statistics.mean(v), statistics.stdev(v) / len(v) ** 0.5 * T95[len(v) - 1]
+        m, h = statistics.mean(v), statistics.stdev(v) / len(v) ** 0.5 * stats.t.ppf(0.975, len(v) - 1)
         fid = f'{m:.1f} [{m - h:.1f}, {m + h:.1f}] ({len(v)} seeds)'
     lines = [
         '| test BPD (lower is better) | ' + ' | '.join(DATASETS.values()) + ' |',
@@ -522,9 +523,6 @@ def warm_start_clause() -> str:
         f'; started from the single Gaussian it ends {-statistics.mean(pct):.1f}% lower in test BPD '
         f"({NUMBER_WORDS.get(n, n)} seed{'s' if n > 1 else ''} so far; the likelihood chapter)"
     )
-
-
-T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571}  # Student's t, 97.5th percentile, by degrees of freedom
 
 
 BLOCKS = (  # (start, end, what writes it, the notebook it lives in)
